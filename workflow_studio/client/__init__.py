@@ -1,0 +1,7 @@
+"""The HTTP client SDK for the worker's API (``ComputeClient``) and its error classes."""
+
+from workflow_studio.client.client import ComputeClient
+from workflow_studio.client.errors import *  # noqa: F403
+from workflow_studio.client.errors import ComputeClientError, error_from_response
+
+__all__ = ["ComputeClient", "ComputeClientError", "error_from_response"]

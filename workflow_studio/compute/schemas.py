@@ -1,0 +1,34 @@
+"""Request schemas shared by worker (validation) and client (documentation of the contract)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, fields, pre_load, validate
+
+from workflow_studio.compute.scopes import ALL_SCOPES
+
+MAX_PAGE = 1000
+
+
+class CreateKeySchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)), required=True,
+                         validate=validate.Length(min=1))
+    rateLimitPerMinute = fields.Integer(load_default=None, allow_none=True,
+                                        validate=validate.Range(min=0))
+
+    @pre_load
+    def _snake_alias(self, data: Any, **_: Any) -> Any:
+        if isinstance(data, dict) and "rate_limit_per_minute" in data:
+            data = dict(data)
+            data.setdefault("rateLimitPerMinute", data.pop("rate_limit_per_minute"))
+        return data
+
+
+class AuditQuerySchema(Schema):
+    correlation_id = fields.String(load_default=None, data_key="correlation_id")
+    correlationId = fields.String(load_default=None)
+    key_id = fields.String(load_default=None)
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))

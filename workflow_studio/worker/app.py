@@ -1,0 +1,57 @@
+"""The app factory: settings in, a Flask WSGI app with every blueprint and hook out.
+
+Creating the app opens no database connection; the first request (or gunicorn's
+``post_worker_init``) does, in the process that will use it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from workflow_studio.worker import auditing, correlation, security
+from workflow_studio.worker.context import EXTENSION, WorkerState, parse_networks
+from workflow_studio.worker.errors import register_error_handlers
+from workflow_studio.worker.guard import check_target_world
+from workflow_studio.worker.routes import register
+from workflow_studio.worker.settings import ConfigError, Settings, load_settings
+from workflow_studio.worker.storage import keys as keys_repo
+from workflow_studio.worker.storage import open_database
+
+log = logging.getLogger("workflow_studio.worker")
+
+
+def create_app(settings: Settings) -> Flask:
+    """Build the worker app for resolved ``settings``."""
+    check_target_world(settings)
+    app = Flask("workflow_studio.worker")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_artifact_bytes + 1024 * 1024
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    try:
+        networks = parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"worker.security.trusted_proxies: {exc}") from None
+    db = open_database(settings)
+
+    def seed_keys(conn: Any) -> None:
+        for seed in settings.seed_api_keys:
+            keys_repo.upsert_seed(conn, seed.key, seed.name, seed.scopes,
+                                  seed.rate_limit_per_minute)
+
+    db.on_ready(seed_keys)
+    app.extensions[EXTENSION] = WorkerState(settings=settings, db=db,
+                                            trusted_proxies=networks,
+                                            on_webhook=settings.on_webhook)
+    correlation.init_app(app)   # first: every later hook and log line has the id
+    security.init_app(app)
+    auditing.init_app(app)
+    register_error_handlers(app)
+    register(app)
+    return app
+
+
+def create_compute_worker(config_path: str | None = None, **options: Any) -> Flask:
+    """The WSGI app for the given options (seed 001's ``createComputeWorker``)."""
+    return create_app(load_settings(config_path, options=options))

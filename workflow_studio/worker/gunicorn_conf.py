@@ -1,0 +1,71 @@
+"""gunicorn settings for the worker, as Python (``gunicorn -c python:<this module>``).
+
+Settings are read in the master from the same sources as the app (file, env, options); no
+database connection is opened here. Each worker process connects (and migrates) in
+``post_worker_init``, after the fork.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+
+from workflow_studio.worker.settings import ConfigError, load_settings
+
+try:
+    _settings = load_settings()
+except ConfigError as _exc:
+    sys.exit(f"workflow-studio: {_exc}")
+
+wsgi_app = "workflow_studio.worker.wsgi:app"
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.workers or 1
+worker_class = "gthread"
+threads = _settings.threads or 1
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+max_requests = 0  # the executor keeps leases; recycling is opt-in via GUNICORN_CMD_ARGS
+control_socket_disable = True  # gunicorn 27+: one fixed socket path would collide across masters
+forwarded_allow_ips = ",".join(_settings.trusted_proxies) or "127.0.0.1,::1"
+proxy_allow_ips = forwarded_allow_ips
+accesslog = "-"
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms correlation_id=%({x-workflow-correlation-id}o)s'
+)
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"correlation": {"()": "workflow_studio.worker.correlation.CorrelationFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s "
+                            "correlation_id=%(correlation_id)s run_id=%(run_id)s %(message)s"},
+        "access": {"format": "%(asctime)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain",
+                    "filters": ["correlation"], "stream": "ext://sys.stderr"},
+        "access": {"class": "logging.StreamHandler", "formatter": "access",
+                   "stream": "ext://sys.stdout"},
+    },
+    "root": {"level": os.environ.get("WORKFLOW_LOG_LEVEL", "INFO"), "handlers": ["console"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+    },
+}
+
+
+def post_worker_init(worker):
+    """Connect, migrate and seed keys in the new process; fail the boot loudly if we can't."""
+    try:
+        worker.wsgi.extensions["workflow_studio"].db.connection()
+    except Exception as exc:
+        worker.log.error("workflow-studio: database not usable: %s", exc)
+        sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+
+
+def worker_int(worker):
+    """On SIGINT/SIGQUIT, dump every thread's stack: what was it doing?"""
+    faulthandler.dump_traceback(all_threads=True)

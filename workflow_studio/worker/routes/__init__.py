@@ -1,0 +1,12 @@
+"""One blueprint per route group; ``register`` wires them all into the app."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from workflow_studio.worker.routes import audit, health, keys
+
+
+def register(app: Flask) -> None:
+    for module in (health, keys, audit):
+        app.register_blueprint(module.bp)

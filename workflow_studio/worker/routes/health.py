@@ -1,0 +1,21 @@
+"""``GET /v1/health``: the one route load balancers and runbooks poll without a key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint
+
+from workflow_studio.version import __version__
+from workflow_studio.worker.context import conn
+from workflow_studio.worker.security import public
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/v1/health")
+@public
+def health() -> Any:
+    conn().query_one("SELECT 1 AS ok")  # DatabaseUnavailable -> 503 envelope
+    return {"status": "ok", "version": __version__, "database": "ok",
+            "activeDeployment": None}

@@ -1,0 +1,354 @@
+"""Worker settings: ``define_config(...)`` in ``workflow_config.py``, then env, then options.
+
+Precedence, lowest first: built-in defaults, the config file, environment variables, explicit
+options (``create_compute_worker(**options)``). Every problem is a ``ConfigError`` whose
+message is one line naming the setting, so startup can print it and exit 2 without a
+traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from workflow_studio.compute.scopes import ALL_SCOPES
+
+CONFIG_FILENAME = "workflow_config.py"
+DEFAULT_DATA_DIR = ".workflow-studio"
+REMOTE_WORLD = "workflow-studio/world-remote"
+OPTIONS_ENV = "WORKFLOW_STUDIO_OPTIONS"
+
+
+class ConfigError(Exception):
+    """A setting is wrong; the message names it and fits on one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedKey:
+    key: str
+    scopes: tuple[str, ...] = ("admin",)
+    name: str = "seed"
+    rate_limit_per_minute: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Everything the worker needs, resolved and validated."""
+
+    base_dir: str = "."
+    workflows: tuple[str, ...] = ()
+    seed_api_keys: tuple[SeedKey, ...] = ()
+    env_api_key_scopes: tuple[str, ...] = ("admin",)
+    sqlite_path: str = f"{DEFAULT_DATA_DIR}/worker.db"
+    artifact_dir: str = f"{DEFAULT_DATA_DIR}/artifacts"
+    postgres_url: str | None = None
+    require_https: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+    rate_limit_per_minute: int = 6000
+    expected_target_world: str = REMOTE_WORLD
+    on_webhook: Any = None
+    host: str = "0.0.0.0"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 4
+    max_artifact_bytes: int = 64 * 1024 * 1024
+    max_unpacked_bytes: int = 256 * 1024 * 1024
+    max_artifact_files: int = 2000
+    activation_timeout: float = 60.0
+
+    def resolve(self, path: str) -> str:
+        """An absolute path for a setting given relative to the config file's folder."""
+        return str((Path(self.base_dir) / path).resolve())
+
+    @property
+    def sqlite_file(self) -> str:
+        return self.resolve(self.sqlite_path)
+
+    @property
+    def artifact_path(self) -> str:
+        return self.resolve(self.artifact_dir)
+
+
+# Setting name -> (expected python types, field on Settings). Nested sections are dicts.
+_STR, _INT, _BOOL, _LIST = (str,), (int,), (bool,), (list, tuple)
+_SCHEMA: dict[str, Any] = {
+    "workflows": (_LIST, "workflows"),
+    "worker": {
+        "auth": {
+            "seed_api_keys": (_LIST, "seed_api_keys"),
+            "env_api_key_scopes": (_LIST, "env_api_key_scopes"),
+        },
+        "storage": {
+            "sqlite_path": (_STR, "sqlite_path"),
+            "artifact_dir": (_STR, "artifact_dir"),
+            "postgres_url": (_STR, "postgres_url"),
+            "max_artifact_bytes": (_INT, "max_artifact_bytes"),
+            "max_unpacked_bytes": (_INT, "max_unpacked_bytes"),
+            "max_artifact_files": (_INT, "max_artifact_files"),
+        },
+        "security": {
+            "require_https": (_BOOL, "require_https"),
+            "trusted_proxies": (_LIST, "trusted_proxies"),
+        },
+        "rate_limit_per_minute": (_INT, "rate_limit_per_minute"),
+        "expected_target_world": (_STR, "expected_target_world"),
+        "on_webhook": ((str,), "on_webhook"),
+        "host": (_STR, "host"),
+        "port": (_INT, "port"),
+        "workers": (_INT, "workers"),
+        "threads": (_INT, "threads"),
+        "activation_timeout": ((int, float), "activation_timeout"),
+    },
+}
+
+# Flat option names accepted by create_compute_worker(**options) (seed 001, snake_case).
+OPTION_FIELDS = {
+    f.name for f in dataclasses.fields(Settings) if f.name not in ("base_dir",)
+} | {"world", "compute"}
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkflowStudioConfig:
+    """What ``define_config`` returns: the validated, still-unresolved file settings."""
+
+    values: Mapping[str, Any]
+
+
+def define_config(**sections: Any) -> WorkflowStudioConfig:
+    """Declare the project's settings in ``workflow_config.py``.
+
+    Example::
+
+        config = define_config(
+            workflows=["myapp.workflows"],
+            worker={"storage": {"sqlite_path": "data/worker.db"},
+                    "security": {"require_https": True}},
+        )
+    """
+    values: dict[str, Any] = {}
+    _flatten(sections, _SCHEMA, "", values)
+    return WorkflowStudioConfig(values)
+
+
+def _flatten(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
+             out: dict[str, Any]) -> None:
+    for name, value in given.items():
+        path = f"{prefix}{name}"
+        if name not in schema:
+            hint = difflib.get_close_matches(name, list(schema), n=1)
+            extra = f" (did you mean {prefix}{hint[0]}?)" if hint else ""
+            raise ConfigError(f"{path}: unknown setting{extra}")
+        spec = schema[name]
+        if isinstance(spec, dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+            _flatten(value, spec, f"{path}.", out)
+            continue
+        types, field = spec
+        if name == "on_webhook" and callable(value):
+            out[field] = value
+            continue
+        if value is None and field in ("postgres_url", "on_webhook"):
+            out[field] = None
+            continue
+        if not isinstance(value, types) or (type(value) is bool and bool not in types):
+            want = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{path}: expected {want}, got {type(value).__name__}")
+        out[field] = _coerce(path, field, value)
+
+
+def _coerce(path: str, field: str, value: Any) -> Any:
+    if field == "seed_api_keys":
+        return tuple(_seed_key(f"{path}[{i}]", item) for i, item in enumerate(value))
+    if field in ("env_api_key_scopes",):
+        return _scopes(path, value)
+    if field in ("workflows", "trusted_proxies"):
+        for item in value:
+            if not isinstance(item, str):
+                raise ConfigError(f"{path}: expected a list of strings")
+        return tuple(value)
+    if field in ("rate_limit_per_minute", "max_artifact_bytes", "max_unpacked_bytes",
+                 "max_artifact_files", "workers", "threads") and value < 0:
+        raise ConfigError(f"{path}: must not be negative")
+    if field == "port" and not 0 <= value <= 65535:
+        raise ConfigError(f"{path}: must be a port number (0-65535)")
+    return value
+
+
+def _scopes(path: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = value.split()
+    for scope in value:
+        if scope not in ALL_SCOPES:
+            raise ConfigError(f"{path}: unknown scope {scope!r} (known: {', '.join(ALL_SCOPES)})")
+    return tuple(value)
+
+
+def _seed_key(path: str, item: Any) -> SeedKey:
+    if isinstance(item, str):
+        item = {"key": item}
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"{path}: expected a mapping with 'key' and 'scopes'")
+    unknown = set(item) - {"key", "scopes", "name", "rate_limit_per_minute"}
+    if unknown:
+        raise ConfigError(f"{path}.{sorted(unknown)[0]}: unknown setting")
+    key = item.get("key")
+    if not isinstance(key, str) or len(key) < 16:
+        raise ConfigError(f"{path}.key: expected a string of at least 16 characters")
+    limit = item.get("rate_limit_per_minute")
+    if limit is not None and (not isinstance(limit, int) or limit < 0):
+        raise ConfigError(f"{path}.rate_limit_per_minute: expected a non-negative integer")
+    return SeedKey(
+        key=key,
+        scopes=_scopes(f"{path}.scopes", item.get("scopes", ["admin"])),
+        name=str(item.get("name", "seed")),
+        rate_limit_per_minute=limit,
+    )
+
+
+def find_config_file(explicit: str | None = None) -> Path | None:
+    """The config file: ``explicit``, ``$WORKFLOW_STUDIO_CONFIG`` or ./workflow_config.py."""
+    chosen = explicit or os.environ.get("WORKFLOW_STUDIO_CONFIG")
+    if chosen:
+        path = Path(chosen)
+        if not path.is_file():
+            raise ConfigError(f"config file {chosen}: not found or not a file")
+        return path.resolve()
+    default = Path.cwd() / CONFIG_FILENAME
+    return default.resolve() if default.is_file() else None
+
+
+def read_config_file(path: Path) -> WorkflowStudioConfig:
+    """Execute ``path`` and return the config it declares (its ``config`` variable)."""
+    spec = importlib.util.spec_from_file_location("workflow_config", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"config file {path}: cannot be loaded as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from None
+    except Exception as exc:
+        frame = traceback.extract_tb(exc.__traceback__)[-1]
+        raise ConfigError(
+            f"{path.name}:{frame.lineno}: {type(exc).__name__}: {exc}"
+        ) from None
+    finally:
+        if sys.path and sys.path[0] == str(path.parent):
+            sys.path.pop(0)
+    found = [v for v in vars(module).values() if isinstance(v, WorkflowStudioConfig)]
+    if not found:
+        raise ConfigError(
+            f"{path.name}: declares no config (expected `config = define_config(...)`)")
+    return found[0]
+
+
+def _env_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _env_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name}: must not be negative")
+    return value
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "PORT" in environ:
+        out["port"] = _env_int("PORT", environ["PORT"])
+        if out["port"] > 65535:
+            raise ConfigError("PORT: must be a port number (0-65535)")
+    for var, field in (("WORKFLOW_POSTGRES_URL", "postgres_url"),
+                       ("WORKFLOW_SQLITE_PATH", "sqlite_path"),
+                       ("WORKFLOW_ARTIFACT_DIR", "artifact_dir")):
+        if environ.get(var):
+            out[field] = environ[var]
+    if "WORKFLOW_REQUIRE_HTTPS" in environ:
+        out["require_https"] = _env_bool("WORKFLOW_REQUIRE_HTTPS",
+                                         environ["WORKFLOW_REQUIRE_HTTPS"])
+    if "WORKFLOW_RATE_LIMIT_PER_MINUTE" in environ:
+        out["rate_limit_per_minute"] = _env_int("WORKFLOW_RATE_LIMIT_PER_MINUTE",
+                                                environ["WORKFLOW_RATE_LIMIT_PER_MINUTE"])
+    if environ.get("WORKFLOW_TRUSTED_PROXIES"):
+        proxies = environ["WORKFLOW_TRUSTED_PROXIES"].replace(",", " ").split()
+        out["trusted_proxies"] = tuple(proxies)
+    return out
+
+
+def _from_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        if name not in OPTION_FIELDS:
+            hint = difflib.get_close_matches(name, sorted(OPTION_FIELDS), n=1)
+            extra = f" (did you mean {hint[0]}?)" if hint else ""
+            raise ConfigError(f"{name}: unknown option{extra}")
+        if name in ("world", "compute"):
+            continue  # pluggable slots reserved for the engine issue
+        if name == "seed_api_keys":
+            value = tuple(_seed_key(f"seed_api_keys[{i}]", k) for i, k in enumerate(value))
+        elif name in ("trusted_proxies", "workflows") and value is not None:
+            value = tuple(value)
+        out[name] = value
+    return out
+
+
+def load_settings(config_path: str | None = None, options: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Resolve settings from file, environment and options (see the module docstring)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = find_config_file(config_path or environ.get("WORKFLOW_STUDIO_CONFIG"))
+    base_dir = str(path.parent) if path else os.getcwd()
+    if path is not None:
+        values.update(read_config_file(path).values)
+    values.update(_from_env(environ))
+    if options is None and environ.get(OPTIONS_ENV):
+        try:
+            options = json.loads(environ[OPTIONS_ENV])
+        except ValueError:
+            raise ConfigError(f"{OPTIONS_ENV}: not valid JSON") from None
+    values.update(_from_options(options or {}))
+    seeds = list(values.get("seed_api_keys", ()))
+    env_key = environ.get("WORKFLOW_COMPUTE_API_KEY")
+    if env_key:
+        if len(env_key) < 16:
+            raise ConfigError("WORKFLOW_COMPUTE_API_KEY: must be at least 16 characters")
+        scopes = values.get("env_api_key_scopes", ("admin",))
+        seeds.append(SeedKey(key=env_key, scopes=tuple(scopes), name="WORKFLOW_COMPUTE_API_KEY"))
+    values["seed_api_keys"] = tuple(seeds)
+    return Settings(base_dir=base_dir, **values)
+
+
+def resolve_callable(target: Any) -> Callable[..., Any] | None:
+    """Turn ``"pkg.module:function"`` (or a callable) into the callable."""
+    if target is None or callable(target):
+        return target
+    module_name, _, attr = str(target).partition(":")
+    if not attr:
+        module_name, _, attr = str(target).rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"on_webhook: cannot import {target!r} ({exc})") from None
