@@ -54,4 +54,4 @@ def create_app(settings: Settings) -> Flask:
 
 def create_compute_worker(config_path: str | None = None, **options: Any) -> Flask:
     """The WSGI app for the given options (seed 001's ``createComputeWorker``)."""
-    return create_app(load_settings(config_path, options=options))
+    return create_app(load_settings(config_path, options=options or None))
