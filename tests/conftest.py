@@ -20,7 +20,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's config file or WORKFLOW_* variables."""
     import os
     for name in list(os.environ):
-        if name.startswith("WORKFLOW_") or name == "PORT":
+        if (name.startswith("WORKFLOW_") and not name.startswith("WORKFLOW_TEST_")) or (
+                name == "PORT"):
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 

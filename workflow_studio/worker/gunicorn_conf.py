@@ -32,7 +32,8 @@ forwarded_allow_ips = ",".join(_settings.trusted_proxies) or "127.0.0.1,::1"
 proxy_allow_ips = forwarded_allow_ips
 accesslog = "-"
 access_log_format = (
-    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms correlation_id=%({x-workflow-correlation-id}o)s'
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s '
+    'correlation_id=%({x-workflow-correlation-id}o)s'
 )
 logconfig_dict = {
     "version": 1,

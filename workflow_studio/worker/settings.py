@@ -239,6 +239,8 @@ def read_config_file(path: Path) -> WorkflowStudioConfig:
         raise ConfigError(f"{path.name}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from None
+    except SyntaxError as exc:
+        raise ConfigError(f"{path.name}:{exc.lineno}: SyntaxError: {exc.msg}") from None
     except Exception as exc:
         frame = traceback.extract_tb(exc.__traceback__)[-1]
         raise ConfigError(
