@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,70 @@ from workflow_studio.worker import WorkerServer, create_app, start_compute_worke
 from workflow_studio.worker.settings import load_settings
 
 ADMIN_KEY = "wsk_test_admin_key_0123456789abcdef"
+POSTGRES_URL = os.environ.get("WORKFLOW_TEST_POSTGRES_URL", "")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_backends: run the test once on SQLite and once on PostgreSQL")
+
+
+def _postgres_schema_gap() -> list[int]:
+    """SQLite migrations that have no PostgreSQL counterpart yet."""
+    from workflow_studio.worker.storage import migrations
+
+    have = {number for number, _, _ in migrations.available("postgres")}
+    return [number for number, _, _ in migrations.available("sqlite") if number not in have]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        both = metafunc.definition.get_closest_marker("both_backends") is not None
+        metafunc.parametrize("backend", ["sqlite", "postgres"] if both else ["sqlite"],
+                             indirect=True)
+
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def backend_options(backend: str) -> Iterator[dict[str, Any]]:
+    """Storage options for the test's backend; PostgreSQL gets a schema of its own."""
+    if backend == "sqlite":
+        yield {}
+        return
+    gap = _postgres_schema_gap()
+    if gap:
+        pytest.skip(f"PostgreSQL migrations missing for SQLite migrations {gap}")
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("WORKFLOW_TEST_POSTGRES_URL is not set; CI must run PostgreSQL tests")
+        pytest.skip("WORKFLOW_TEST_POSTGRES_URL is not set")
+    import psycopg
+    from psycopg import sql
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    yield {"postgres_url": POSTGRES_URL, "postgres_schema": schema}
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture(autouse=True)
+def _close_databases() -> Iterator[None]:
+    """Every database handle a test opened is closed when it ends (no leaked connections)."""
+    from workflow_studio.worker.storage import Database
+
+    yield
+    for database in list(Database.instances):
+        database.close()
 
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test sees the developer's config file or WORKFLOW_* variables."""
-    import os
     for name in list(os.environ):
         if (name.startswith("WORKFLOW_") and not name.startswith("WORKFLOW_TEST_")) or (
                 name == "PORT"):
@@ -27,8 +87,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> Callable[..., Any]:
+def make_settings(tmp_path: Path, backend_options: dict[str, Any]) -> Callable[..., Any]:
     def make(**options: Any) -> Any:
+        options = {**backend_options, **options}
         options.setdefault("sqlite_path", str(tmp_path / "worker.db"))
         options.setdefault("artifact_dir", str(tmp_path / "artifacts"))
         options.setdefault("seed_api_keys", [{"key": ADMIN_KEY, "scopes": ["admin"]}])
@@ -52,11 +113,13 @@ def admin_headers() -> dict[str, str]:
 
 
 @pytest.fixture
-def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerServer]]:
+def start_worker(tmp_path: Path,
+                 backend_options: dict[str, Any]) -> Iterator[Callable[..., WorkerServer]]:
     """Start real gunicorn workers on free loopback ports; all are stopped after the test."""
     started: list[WorkerServer] = []
 
     def start(**options: Any) -> WorkerServer:
+        options = {**backend_options, **options}
         options.setdefault("sqlite_path", str(tmp_path / "worker.db"))
         options.setdefault("artifact_dir", str(tmp_path / "artifacts"))
         options.setdefault("seed_api_keys", [{"key": ADMIN_KEY, "scopes": ["admin"]}])

@@ -11,6 +11,8 @@ from tests.conftest import ADMIN_KEY
 from workflow_studio.worker import create_app
 from workflow_studio.worker.security import public
 
+pytestmark = pytest.mark.both_backends
+
 
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
@@ -133,17 +135,25 @@ def test_malformed_authorization_headers_are_401(client):
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_seed_keys_are_stored_only_as_hashes(app, client, admin_headers):
+def test_seed_keys_are_stored_only_as_hashes(app, client, admin_headers, backend):
     client.get("/v1/keys", headers=admin_headers)
+    if backend == "postgres":
+        conn = app.extensions["workflow_studio"].db.connection()
+        rows = conn.query("SELECT * FROM api_keys")
+        assert rows and ADMIN_KEY not in repr(rows)
+        return
     db_file = app.extensions["workflow_studio"].settings.sqlite_file
     for suffix in ("", "-wal"):
         with open(db_file + suffix, "rb") as handle:
             assert ADMIN_KEY.encode() not in handle.read()
 
 
-def test_health_reports_database_unavailable(make_settings, tmp_path):
+def test_health_reports_database_unavailable(make_settings, tmp_path, backend):
     (tmp_path / "dir.db").mkdir()
-    app = create_app(make_settings(sqlite_path=str(tmp_path / "dir.db")))
+    if backend == "postgres":
+        app = create_app(make_settings(postgres_url="postgresql://postgres@127.0.0.1:1/test"))
+    else:
+        app = create_app(make_settings(sqlite_path=str(tmp_path / "dir.db")))
     response = app.test_client().get("/v1/health")
     assert (response.status_code, response.json["code"]) == (503, "database_unavailable")
     assert response.headers["Retry-After"] == "1"

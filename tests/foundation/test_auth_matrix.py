@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.conftest import ADMIN_KEY
 from workflow_studio.compute.scopes import ALL_SCOPES
 from workflow_studio.worker import create_app
@@ -18,8 +20,11 @@ IDS = {"deployment_id": "dpl_01ARZ3NDEKTSV4RRFFQ69G5FAV",
        "run_id": "wrun_01ARZ3NDEKTSV4RRFFQ69G5FAV"}
 
 
-def build_app(tmp_path):
-    settings = load_settings(options={
+pytestmark = pytest.mark.both_backends
+
+
+def build_app(tmp_path, backend_options):
+    settings = load_settings(options={**backend_options,
         "sqlite_path": str(tmp_path / "m.db"), "artifact_dir": str(tmp_path / "a"),
         "rate_limit_per_minute": 0,
         "seed_api_keys": [{"key": ADMIN_KEY, "scopes": ["admin"]}] + [
@@ -39,8 +44,8 @@ def routes(app):
             yield method, path, view
 
 
-def test_matrix(tmp_path):
-    app = build_app(tmp_path)
+def test_matrix(tmp_path, backend_options):
+    app = build_app(tmp_path, backend_options)
     client = app.test_client()
     checked = 0
     for method, path, view in routes(app):
@@ -64,8 +69,8 @@ def test_matrix(tmp_path):
     assert checked >= 3
 
 
-def test_public_routes_are_only_the_intended_ones(tmp_path):
-    app = build_app(tmp_path)
+def test_public_routes_are_only_the_intended_ones(tmp_path, backend_options):
+    app = build_app(tmp_path, backend_options)
     public = {path for method, path, view in routes(app) if getattr(view, "public", False)}
     allowed = {"/v1/health", "/metrics"}
     assert public <= allowed | {p for p in public if p.startswith("/v1/webhooks/")}

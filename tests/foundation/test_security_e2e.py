@@ -12,7 +12,7 @@ import requests
 
 from tests.conftest import ADMIN_KEY
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 

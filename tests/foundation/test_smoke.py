@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import ADMIN_KEY
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
 
 
 def test_health_under_gunicorn(worker, http):

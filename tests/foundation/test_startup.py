@@ -126,21 +126,28 @@ def test_bad_config_stops_worker_start_with_one_line(tmp_path):
                              "worker.security.require_https: expected bool, got str\n")
 
 
-def _migrate(path: str, barrier) -> None:
+def _migrate(target: str, dialect: str, schema: str, barrier) -> None:
     barrier.wait()
-    Database(path).connection()
+    Database(target, dialect=dialect, schema=schema).connection()
 
 
-def test_migrations_run_once_when_many_processes_start_together(tmp_path):
-    path = str(tmp_path / "race.db")
+@pytest.mark.both_backends
+def test_migrations_run_once_when_many_processes_start_together(tmp_path, backend_options):
+    if backend_options:
+        target, dialect = backend_options["postgres_url"], "postgres"
+        schema = backend_options["postgres_schema"]
+    else:
+        target, dialect, schema = str(tmp_path / "race.db"), "sqlite", ""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(6)
-    procs = [context.Process(target=_migrate, args=(path, barrier)) for _ in range(6)]
+    procs = [context.Process(target=_migrate, args=(target, dialect, schema, barrier))
+             for _ in range(6)]
     for proc in procs:
         proc.start()
     for proc in procs:
         proc.join(60)
     assert [p.exitcode for p in procs] == [0] * 6
-    rows = Database(path).connection().query("SELECT version FROM schema_migrations")
-    expected = [n for n, _, _ in migrations_module.available("sqlite")]
+    conn = Database(target, dialect=dialect, schema=schema).connection()
+    rows = conn.query("SELECT version FROM schema_migrations")
+    expected = [n for n, _, _ in migrations_module.available(dialect)]
     assert sorted(r["version"] for r in rows) == expected

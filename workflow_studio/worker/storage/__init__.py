@@ -1,10 +1,12 @@
 """The thin repository layer: SQL lives only in this package, one module per concern."""
 
-from workflow_studio.worker.storage.database import (
+from workflow_studio.worker.storage.base import (
     Connection,
-    Database,
     DatabaseUnavailable,
-    open_database,
+    IntegrityError,
+    Row,
 )
+from workflow_studio.worker.storage.database import Database, open_database
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "open_database"]
+__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row",
+           "open_database"]

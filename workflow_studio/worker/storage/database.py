@@ -1,148 +1,82 @@
 """The database handle: one interface, one thin SQL dialect per engine.
 
-Repositories write portable SQL with ``?`` placeholders and get rows as dicts; a dialect owns
-connecting, transactions and placeholder style. Connections are opened lazily, per thread and
-per process, so nothing opened before gunicorn forks is ever used after it.
+Repositories write portable SQL with ``?`` placeholders and get rows as dicts; a dialect
+(``sqlite.py``, ``postgres.py``) owns connecting, transactions and placeholder style.
+Connections are opened lazily, per thread and per process, so nothing opened before gunicorn
+forks is ever used after it; a broken PostgreSQL connection is replaced on next use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from workflow_studio.worker.storage import migrations
+from workflow_studio.worker.storage.base import (
+    Connection,
+    DatabaseUnavailable,
+    IntegrityError,
+    Row,
+)
+from workflow_studio.worker.storage.sqlite import SqliteConnection
 
-Row = dict[str, Any]
-
-
-class DatabaseUnavailable(Exception):
-    """The database cannot be reached or opened; routes answer 503."""
-
-
-class Connection(Protocol):
-    """What repositories may use. Every method is one SQL statement."""
-
-    dialect: str
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
-    def transaction(self) -> Any: ...
-
-
-class SqliteConnection:
-    """sqlite3 in autocommit mode; ``transaction()`` takes the write lock up front."""
-
-    dialect = "sqlite"
-
-    def __init__(self, path: str, busy_timeout_ms: int = 10_000) -> None:
-        try:
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                         timeout=busy_timeout_ms / 1000)
-        except sqlite3.Error as exc:
-            raise DatabaseUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
-        self._conn.row_factory = sqlite3.Row
-        self._depth = 0
-        for pragma in (f"busy_timeout = {busy_timeout_ms}", "foreign_keys = ON",
-                       "synchronous = NORMAL"):
-            self._conn.execute(f"PRAGMA {pragma}")
-        self._enable_wal(busy_timeout_ms)
-
-    def _enable_wal(self, busy_timeout_ms: int) -> None:
-        # Switching to WAL needs a moment of exclusivity; processes starting together retry.
-        deadline = time.monotonic() + busy_timeout_ms / 1000
-        while True:
-            try:
-                self._conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise DatabaseUnavailable(f"cannot enable WAL: {exc}") from exc
-                time.sleep(0.01)
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._run(sql, params).rowcount
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return [dict(r) for r in self._run(sql, params).fetchall()]
-
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row = self._run(sql, params).fetchone()
-        return dict(row) if row is not None else None
-
-    def _run(self, sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
-        try:
-            return self._conn.execute(sql, params)
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
-                raise DatabaseUnavailable(str(exc)) from exc
-            raise
-
-    @contextmanager
-    def transaction(self) -> Iterator[SqliteConnection]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
-        if self._depth:
-            self._depth += 1
-            try:
-                yield self
-            finally:
-                self._depth -= 1
-            return
-        self._run("BEGIN IMMEDIATE", ())
-        self._depth = 1
-        try:
-            yield self
-        except BaseException:
-            self._depth = 0
-            self._conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self._run("COMMIT", ())
-
-    def close(self) -> None:
-        self._conn.close()
+__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row",
+           "SqliteConnection", "open_database"]
 
 
 class Database:
     """A process's handle on one database; hands each thread its own connection."""
 
-    def __init__(self, url_or_path: str) -> None:
-        self.target = url_or_path
-        self.dialect = "sqlite"
+    instances: weakref.WeakSet[Database] = weakref.WeakSet()
+
+    def __init__(self, target: str, *, dialect: str = "sqlite",
+                 schema: str = "workflow_studio") -> None:
+        self.target, self.dialect, self.schema = target, dialect, schema
         self._local = threading.local()
         self._ready_lock = threading.Lock()
         self._ready_pid: int | None = None
-        self._on_ready: list[Any] = []
+        self._on_ready: list[Callable[[Any], None]] = []
+        self._opened: list[tuple[int, Any]] = []  # (pid, connection), for close()
+        self._opened_lock = threading.Lock()
+        Database.instances.add(self)
 
-    def on_ready(self, callback: Any) -> None:
+    def on_ready(self, callback: Callable[[Any], None]) -> None:
         """Run ``callback(connection)`` once per process, after migrations (e.g. seed keys)."""
         self._on_ready.append(callback)
 
-    def _open(self) -> SqliteConnection:
-        Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+    def _open(self) -> Any:
+        if self.dialect == "postgres":
+            from workflow_studio.worker.storage.postgres import PostgresConnection
+            return PostgresConnection(self.target, self.schema)
+        try:
+            Path(self.target).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot create {self.target}: {exc.strerror}") from exc
         return SqliteConnection(self.target)
 
-    def connection(self) -> SqliteConnection:
+    def connection(self) -> Any:
         """This thread's connection, opened (and the schema migrated) on first use."""
         pid = os.getpid()
         conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != pid:
-            try:
-                conn = self._open()
-            except OSError as exc:
-                raise DatabaseUnavailable(f"cannot create {self.target}: {exc.strerror}") from exc
+        if conn is None or self._local.pid != pid or getattr(conn, "broken", False):
+            stale = conn if conn is not None and self._local.pid == pid else None
+            conn = self._open()
             self._local.conn, self._local.pid = conn, pid
+            with self._opened_lock:
+                self._opened = [(p, c) for p, c in self._opened if c is not stale]
+                self._opened.append((pid, conn))
+            if stale is not None:
+                _quietly_close(stale)
         if self._ready_pid != pid:
             self._make_ready(conn, pid)
         return conn
 
-    def _make_ready(self, conn: SqliteConnection, pid: int) -> None:
+    def _make_ready(self, conn: Any, pid: int) -> None:
         with self._ready_lock:
             if self._ready_pid == pid:
                 return
@@ -152,12 +86,25 @@ class Database:
             self._ready_pid = pid
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and self._local.pid == os.getpid():
-            conn.close()
+        """Close every connection this process opened, in any thread."""
+        pid = os.getpid()
+        with self._opened_lock:
+            mine = [c for p, c in self._opened if p == pid]
+            self._opened = []
+        for conn in mine:
+            _quietly_close(conn)
         self._local = threading.local()
+        self._ready_pid = None
+
+
+def _quietly_close(conn: Any) -> None:
+    with contextlib.suppress(Exception):  # closing a broken connection must not raise
+        conn.close()
 
 
 def open_database(settings: Any) -> Database:
-    """The database the settings name (SQLite now; the PostgreSQL dialect plugs in here)."""
+    """PostgreSQL when the settings name a URL, else the SQLite file."""
+    if getattr(settings, "postgres_url", None):
+        return Database(settings.postgres_url, dialect="postgres",
+                        schema=getattr(settings, "postgres_schema", "workflow_studio"))
     return Database(settings.sqlite_file)

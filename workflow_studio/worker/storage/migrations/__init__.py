@@ -1,7 +1,8 @@
 """Numbered schema migrations, applied at startup and recorded in ``schema_migrations``.
 
 Each dialect has a folder of ``NNNN_name.sql`` files. ``apply`` takes the write lock before it
-reads what is applied, so several processes starting at once apply each migration once.
+reads what is applied (an advisory lock on PostgreSQL), so several processes or nodes
+starting at once apply each migration once.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ def _statements(sql: str) -> list[str]:
 
 def apply(conn: Any) -> list[str]:
     """Apply every pending migration; return the names applied by this call."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
-    )
-    pending = available(conn.dialect)
-    done = {r["version"] for r in conn.query("SELECT version FROM schema_migrations")}
-    if all(number in done for number, _, _ in pending):
-        return []
-    applied = []
+    applied: list[str] = []
     with conn.transaction():
+        conn.lock("migrations")
+        if conn.dialect == "postgres":
+            conn.create_schema()
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
+        )
         done = {r["version"] for r in conn.query("SELECT version FROM schema_migrations")}
-        for number, name, sql in pending:
+        for number, name, sql in available(conn.dialect):
             if number in done:
                 continue
             for statement in _statements(sql):

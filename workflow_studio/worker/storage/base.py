@@ -1,0 +1,42 @@
+"""What every dialect provides and every repository may use: rows, errors, the interface."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+Row = dict[str, Any]
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened; routes answer 503 and callers back off."""
+
+
+class IntegrityError(Exception):
+    """A constraint (unique, foreign key, check) rejected a write, in any dialect."""
+
+
+class Connection(Protocol):
+    """What repositories may use. SQL uses ``?`` placeholders; rows are dicts."""
+
+    dialect: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A write transaction; nested calls join the outer one."""
+        ...
+
+    def lock(self, name: str) -> None:
+        """Serialise writers on ``name`` until the transaction ends.
+
+        Use it where correctness needs "read, then write" to be atomic across processes and
+        nodes (next version number, check-then-insert). SQLite's BEGIN IMMEDIATE already
+        holds the one write lock; PostgreSQL takes a transaction-level advisory lock.
+        """
+        ...
+
+    def close(self) -> None: ...

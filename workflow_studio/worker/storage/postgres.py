@@ -1,0 +1,108 @@
+"""The PostgreSQL dialect (psycopg 3): one connection per thread, in a configurable schema.
+
+A connection that breaks is dropped and reopened on next use; while the server is down every
+call raises ``DatabaseUnavailable`` so routes answer 503 and background loops back off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+
+from workflow_studio.worker.storage.base import DatabaseUnavailable, IntegrityError, Row
+
+_PLACEHOLDER = re.compile(r"\?")
+_converted: dict[str, str] = {}
+
+
+def to_pg(sql: str) -> str:
+    """Portable ``?`` placeholders to psycopg's ``%s`` (literal ``%`` doubled), cached."""
+    out = _converted.get(sql)
+    if out is None:
+        out = _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+        _converted[sql] = out
+    return out
+
+
+class PostgresConnection:
+    dialect = "postgres"
+
+    def __init__(self, url: str, schema: str, connect_timeout: int = 5) -> None:
+        self.url, self.schema = url, schema
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row,
+                                         connect_timeout=connect_timeout)
+            # The schema itself is created by the migrations, under their lock.
+            self._conn.execute(pgsql.SQL("SET search_path TO {}").format(
+                pgsql.Identifier(schema)))
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._depth = 0
+        self._tx: Any = None
+
+    @property
+    def broken(self) -> bool:
+        return self._conn.closed or self._conn.broken
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        try:
+            return self._conn.execute(to_pg(sql), tuple(params))
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._cursor(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            with self._conn.cursor() as cur:
+                cur.executemany(to_pg(sql), [tuple(r) for r in rows])
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._cursor(sql, params).fetchall())
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._cursor(sql, params).fetchone()
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresConnection]:
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._depth = 1
+        try:
+            with self._conn.transaction():
+                yield self
+        except psycopg.errors.IntegrityError as exc:
+            raise IntegrityError(str(exc)) from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        finally:
+            self._depth = 0
+
+    def lock(self, name: str) -> None:
+        self.query_one("SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) AS locked",
+                       (f"{self.schema}:{name}",))
+
+    def create_schema(self) -> None:
+        self.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            pgsql.Identifier(self.schema)).as_string(self._conn))
+
+    def close(self) -> None:
+        self._conn.close()
