@@ -1,0 +1,1 @@
+"""Inbound webhooks: provider signature checks, de-duplication, dispatch."""
