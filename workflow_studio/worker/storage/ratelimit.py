@@ -14,8 +14,9 @@ def hit(conn: Connection, key_id: str, window_start: int) -> int:
             " RETURNING count",
             (key_id, window_start),
         )
-        # Old windows are dead weight; drop this key's previous ones in the same commit.
-        conn.execute("DELETE FROM rate_limit_windows WHERE key_id = ? AND window_start < ?",
-                     (key_id, window_start))
-    assert row is not None
+        assert row is not None
+        if row["count"] == 1:
+            # A new window opened: drop this key's old ones in the same commit, once.
+            conn.execute("DELETE FROM rate_limit_windows WHERE key_id = ? AND window_start < ?",
+                         (key_id, window_start))
     return int(row["count"])
