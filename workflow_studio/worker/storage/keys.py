@@ -52,6 +52,7 @@ def upsert_seed(conn: Connection, secret: str, name: str, scopes: tuple[str, ...
     """Make a configured key usable; a seed the operator revoked stays revoked."""
     digest = hash_key(secret)
     with conn.transaction():
+        conn.lock("api-keys")  # processes booting together would both insert the seed
         existing = conn.query_one("SELECT id FROM api_keys WHERE key_hash = ?", (digest,))
         if existing:
             conn.execute(
