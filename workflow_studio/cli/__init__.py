@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from workflow_studio.cli import audit, keys, worker
+from workflow_studio.cli import audit, deploy, deployments, keys, worker
 from workflow_studio.cli.output import fail
 from workflow_studio.client.errors import ComputeClientError
 from workflow_studio.version import __version__
@@ -31,8 +31,10 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-for module in (worker, keys, audit):
+for module in (worker, keys, audit, deployments):
     cli.add_command(module.command)
+for command in deploy.commands:
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

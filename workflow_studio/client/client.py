@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -12,15 +15,26 @@ from workflow_studio.client.errors import (
     ConnectionComputeClientError,
     error_from_response,
 )
+from workflow_studio.client.retry import NO_RETRY, RetryPolicy
+from workflow_studio.client.upload import MultipartUpload
 
 CORRELATION_HEADER = "x-workflow-correlation-id"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 class ComputeClient:
     """One method per route; every failure raises a ``ComputeClientError`` subclass."""
 
     def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 retry: RetryPolicy | None = None) -> None:
         if not base_url:
             raise ComputeClientError("no worker URL given (set WORKFLOW_COMPUTE_BASE_URL)",
                                      code="invalid_configuration")
@@ -28,31 +42,54 @@ class ComputeClient:
         self.api_key = api_key
         self.timeout = timeout
         self.session = session or requests.Session()
+        self.retry = retry or RetryPolicy()
 
     def request(self, method: str, path: str, *, json: Any = None,
                 params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
-                timeout: float | None = None, **kwargs: Any) -> Any:
-        """Send one request; return the decoded JSON body (None when empty)."""
+                timeout: float | None = None, retry: RetryPolicy | None = None,
+                **kwargs: Any) -> Any:
+        """Send one request, retrying where safe; return the decoded JSON body or None.
+
+        Streamed bodies (``data=``/``files=``) are sent once unless ``retry`` says otherwise,
+        since a half-read stream cannot be replayed.
+        """
         sent = {CORRELATION_HEADER: str(uuid.uuid4())}
         if self.api_key:
             sent["Authorization"] = f"Bearer {self.api_key}"
         sent.update(headers or {})
-        try:
-            response = self.session.request(method, self.base_url + path, json=json,
-                                            params=params, headers=sent,
-                                            timeout=timeout or self.timeout, **kwargs)
-        except requests.RequestException as exc:
-            raise ConnectionComputeClientError(
-                f"cannot reach the worker at {self.base_url}: {type(exc).__name__}",
-                code="connection_error", correlation_id=sent[CORRELATION_HEADER]) from exc
-        correlation_id = response.headers.get(CORRELATION_HEADER, sent[CORRELATION_HEADER])
-        try:
-            body = response.json() if response.content else None
-        except ValueError:
-            body = None
-        if response.status_code >= 400:
-            raise error_from_response(response.status_code, body, correlation_id)
-        return body
+        if retry is None:
+            retry = NO_RETRY if ("data" in kwargs or "files" in kwargs) else self.retry
+        has_key = any(k.lower() == "idempotency-key" for k in sent)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.session.request(method, self.base_url + path, json=json,
+                                                params=params, headers=sent,
+                                                timeout=timeout or self.timeout, **kwargs)
+            except requests.RequestException as exc:
+                connect_failed = isinstance(exc, requests.ConnectionError) and not isinstance(
+                    exc, requests.ReadTimeout)
+                if attempt < retry.attempts and retry.may_retry(
+                        method, has_key, connect_failed=connect_failed):
+                    time.sleep(retry.delay(attempt))
+                    continue
+                raise ConnectionComputeClientError(
+                    f"cannot reach the worker at {self.base_url}: {type(exc).__name__}",
+                    code="connection_error", correlation_id=sent[CORRELATION_HEADER]) from exc
+            correlation_id = response.headers.get(CORRELATION_HEADER, sent[CORRELATION_HEADER])
+            try:
+                body = response.json() if response.content else None
+            except ValueError:
+                body = None
+            if response.status_code < 400:
+                return body
+            error = error_from_response(response.status_code, body, correlation_id)
+            if attempt < retry.attempts and retry.may_retry(method, has_key,
+                                                            status=response.status_code):
+                time.sleep(retry.delay(attempt, _retry_after(response)))
+                continue
+            raise error
 
     # Control plane -------------------------------------------------------------------
     def health(self) -> Any:
@@ -77,3 +114,94 @@ class ComputeClient:
         if cursor:
             params["cursor"] = cursor
         return self.request("GET", "/v1/audit", params=params)
+
+    # Deployments ---------------------------------------------------------------------
+    def create_deployment(self, manifest: bytes | str | Path, artifact: bytes | str | Path, *,
+                          concurrency: int | None = None, step_timeout: float | None = None,
+                          default_retries: int | None = None,
+                          progress: Callable[[int, int], None] | None = None,
+                          timeout: float | None = None) -> Any:
+        """Upload an artifact and its manifest (paths or bytes); returns the deployment.
+
+        The body is streamed with a known length; ``progress(sent, total)`` is called as it
+        goes (for a progress bar). Uploads are not retried: the worker would record twice.
+        """
+        fields = {"concurrency": concurrency, "stepTimeout": step_timeout,
+                  "defaultRetries": default_retries}
+        upload = MultipartUpload(progress=progress)
+        for name, value in fields.items():
+            if value is not None:
+                upload.add_field(name, str(value))
+        upload.add_file("manifest", "manifest.json", "application/json", manifest)
+        upload.add_file("artifact", "artifact.tar.gz", "application/gzip", artifact)
+        with upload:
+            return self.request("POST", "/v1/deployments", data=upload,
+                                headers={"Content-Type": upload.content_type,
+                                         "Content-Length": str(len(upload))},
+                                timeout=timeout or max(self.timeout, 300.0))
+
+    def activate_deployment(self, deployment_id: str, timeout: float | None = None) -> Any:
+        # Activation imports the artifact on the worker (up to its activation_timeout).
+        return self.request("POST", f"/v1/deployments/{deployment_id}/activate",
+                            timeout=timeout or max(self.timeout, 120.0))
+
+    def get_deployment(self, deployment_id: str) -> Any:
+        return self.request("GET", f"/v1/deployments/{deployment_id}")
+
+    def get_active_deployment(self) -> Any:
+        return self.request("GET", "/v1/deployments/active")
+
+    def list_deployments(self, cursor: str | None = None, limit: int = 100) -> Any:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return self.request("GET", "/v1/deployments", params=params)
+
+    # Runs ------------------------------------------------------------------------------
+    def trigger_run(self, workflow_name: str, args: list[Any] | tuple[Any, ...] = (),
+                    kwargs: dict[str, Any] | None = None, *, deployment_id: str | None = None,
+                    idempotency_key: str | None = None) -> Any:
+        """``POST /v1/runs``; args/kwargs may hold datetimes, bytes, ... (tagged JSON).
+        Without ``idempotency_key`` a fresh one is sent (safe to retry with the same)."""
+        from workflow_studio.compute import payloads
+        body: dict[str, Any] = {"workflowName": workflow_name,
+                                "args": payloads.to_jsonable(list(args), "args"),
+                                "kwargs": payloads.to_jsonable(dict(kwargs or {}), "kwargs")}
+        if deployment_id:
+            body["deploymentId"] = deployment_id
+        key = idempotency_key or str(uuid.uuid4())
+        return self.request("POST", "/v1/runs", json=body, headers={"Idempotency-Key": key})
+
+    def get_run(self, run_id: str, wait: float | None = None) -> Any:
+        params = {"wait": wait} if wait else None
+        return self.request("GET", f"/v1/runs/{run_id}", params=params,
+                            timeout=max(self.timeout, (wait or 0) + 10))
+
+    def list_runs(self, *, status: str | None = None, workflow: str | None = None,
+                  trigger_type: str | None = None, created_from: str | None = None,
+                  created_to: str | None = None, cursor: str | None = None,
+                  limit: int = 100) -> Any:
+        params = {k: v for k, v in {"status": status, "workflow": workflow,
+                                    "triggerType": trigger_type, "createdFrom": created_from,
+                                    "createdTo": created_to, "cursor": cursor,
+                                    "limit": limit}.items() if v is not None}
+        return self.request("GET", "/v1/runs", params=params)
+
+    def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
+        return self.request("GET", f"/v1/runs/{run_id}/events",
+                            params={"cursor": cursor, "limit": limit})
+
+    def run_steps(self, run_id: str) -> Any:
+        return self.request("GET", f"/v1/runs/{run_id}/steps")
+
+    def run_stream(self, run_id: str, name: str = "default", cursor: int = 0) -> Any:
+        return self.request("GET", f"/v1/runs/{run_id}/streams/{name}",
+                            params={"cursor": cursor})
+
+    def cancel_run(self, run_id: str) -> Any:
+        return self.request("POST", f"/v1/runs/{run_id}/cancel")
+
+    def resume_hook(self, token: str, payload: Any = None) -> Any:
+        from workflow_studio.compute import payloads
+        return self.request("POST", "/v1/runs/resume", json={
+            "token": token, "payload": payloads.to_jsonable(payload, "payload")})

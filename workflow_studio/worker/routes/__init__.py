@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from workflow_studio.worker.routes import audit, health, keys
+from workflow_studio.worker.routes import audit, deployments, health, keys
 
 
 def register(app: Flask) -> None:
-    for module in (health, keys, audit):
+    for module in (health, keys, audit, deployments):
         app.register_blueprint(module.bp)

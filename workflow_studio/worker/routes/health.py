@@ -9,6 +9,7 @@ from flask import Blueprint
 from workflow_studio.version import __version__
 from workflow_studio.worker.context import conn
 from workflow_studio.worker.security import public
+from workflow_studio.worker.storage import deployments as deployments_repo
 
 bp = Blueprint("health", __name__)
 
@@ -16,6 +17,7 @@ bp = Blueprint("health", __name__)
 @bp.get("/v1/health")
 @public
 def health() -> Any:
-    conn().query_one("SELECT 1 AS ok")  # DatabaseUnavailable -> 503 envelope
+    active = deployments_repo.active_summary(conn())  # DatabaseUnavailable -> 503 envelope
     return {"status": "ok", "version": __version__, "database": "ok",
-            "activeDeployment": None}
+            "activeDeployment": ({"id": active["id"], "version": active["version"]}
+                                 if active else None)}

@@ -1,0 +1,176 @@
+"""Load the code of deployment X into this process: the API the engine runs workflows with.
+
+``load_deployment(artifact_root, deployment_id)`` returns a ``LoadedDeployment`` whose
+``registry`` holds that deployment's own workflow and step functions. It is cached per process
+and thread-safe. Two steps, kept apart on purpose: ``ensure_unpacked`` makes the files exist on
+this node (on SQLite they were unpacked at upload; a multi-node PostgreSQL setup will plug a
+fetch-and-verify in there), ``_import`` turns files into functions.
+
+How two deployments coexist in one process
+------------------------------------------
+Deployments usually contain the same module names (``myapp.workflows`` in v1 and v2), but
+``sys.modules`` holds one module per name. Under one process-wide lock the loader:
+
+1. sets aside any ``sys.modules`` entries under the deployment's top-level package names
+   (another deployment's leftovers cannot exist, see 4; the host's own copy, e.g. the local
+   world importing ``myapp`` from the working directory, is restored afterwards);
+2. puts the deployment's ``src`` directory first on ``sys.path``;
+3. imports the manifest's modules inside ``registry.capture()``, collecting registrations
+   into a fresh ``Registry``;
+4. removes ``src`` from ``sys.path`` and takes every newly imported module that came from the
+   deployment (by top-level name or by file location) back out of ``sys.modules``, keeping
+   them in ``LoadedDeployment.modules``.
+
+The loaded function objects keep references to their own module globals, so calling them
+later uses that deployment's code and its module-level imports, whichever deployment is loaded
+next. A run therefore never executes with another deployment's code, provided it calls what
+the registry returned.
+
+Limits (documented for workflow authors):
+
+- Imports done lazily inside functions at run time (``import myapp.helpers`` or
+  ``from . import x`` inside a step) do not see the deployment's ``src`` any more; they fail
+  with ImportError or could resolve to a same-named module of the host. Import at module level.
+- Third-party libraries are shared by all deployments (one ``sys.modules``); a deployment cannot
+  ship its own version of an installed library.
+- ``pickle`` and anything else that re-imports by module name cannot find deployment modules.
+- Module-level side effects (threads, global registries in libraries) run once per deployment
+  per process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+import threading
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+from workflow_studio.authoring.registry import Registry, capture
+from workflow_studio.compute.ids import parse_id
+from workflow_studio.compute.manifest import Manifest, ManifestError, parse_manifest
+
+MANIFEST_FILE = "manifest.json"
+SOURCE_DIR = "src"
+
+# Fetches a deployment's files onto this node, e.g. from PostgreSQL: (root, id) -> None.
+Fetcher = Callable[[Path, str], None]
+
+
+class DeploymentLoadError(Exception):
+    """The deployment's code is missing on this node or does not import."""
+
+
+@dataclasses.dataclass
+class LoadedDeployment:
+    id: str
+    root: Path          # the unpacked artifact directory (<artifact_dir>/<dpl_id>)
+    registry: Registry  # that deployment's workflows and steps
+    manifest: Manifest | None = None
+    modules: dict[str, types.ModuleType] = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / SOURCE_DIR
+
+
+_lock = threading.RLock()
+_cache: dict[tuple[str, str], LoadedDeployment] = {}
+
+
+def ensure_unpacked(artifact_root: str | Path, deployment_id: str,
+                    fetch: Fetcher | None = None) -> Path:
+    """The deployment's directory on this node; ``fetch`` it first when it is missing."""
+    if parse_id(deployment_id, "dpl") is None:
+        raise DeploymentLoadError(f"{deployment_id!r} is not a deployment id")
+    root = Path(artifact_root).resolve() / deployment_id
+    if not (root / MANIFEST_FILE).is_file() and fetch is not None:
+        fetch(Path(artifact_root), deployment_id)
+    if not (root / MANIFEST_FILE).is_file() or not (root / SOURCE_DIR).is_dir():
+        raise DeploymentLoadError(f"deployment {deployment_id} is not unpacked on this node "
+                                  f"(expected {root})")
+    return root
+
+
+def read_unpacked_manifest(root: Path) -> Manifest:
+    try:
+        return parse_manifest((root / MANIFEST_FILE).read_bytes())
+    except (OSError, ManifestError) as exc:
+        raise DeploymentLoadError(f"{root / MANIFEST_FILE}: {exc}") from None
+
+
+def load_deployment(artifact_root: str | Path, deployment_id: str,
+                    fetch: Fetcher | None = None) -> LoadedDeployment:
+    """This process's loaded copy of ``deployment_id`` (imported on first use, then cached)."""
+    key = (str(Path(artifact_root).resolve()), deployment_id)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    with _lock:
+        cached = _cache.get(key)
+        if cached is not None:
+            return cached
+        root = ensure_unpacked(artifact_root, deployment_id, fetch)
+        manifest = read_unpacked_manifest(root)
+        loaded = _import(deployment_id, root, manifest)
+        _cache[key] = loaded
+        return loaded
+
+
+def _owned(name: str, module: object, tops: set[str], src: Path) -> bool:
+    if name.split(".")[0] in tops:
+        return True
+    file = getattr(module, "__file__", None)
+    if not file:
+        return False
+    try:
+        Path(file).resolve().relative_to(src)
+        return True
+    except ValueError:
+        return False
+
+
+def _import(deployment_id: str, root: Path, manifest: Manifest) -> LoadedDeployment:
+    """Import the manifest's modules from ``root/src`` in isolation (see module docstring)."""
+    src = (root / SOURCE_DIR).resolve()
+    tops = {m.split(".")[0] for m in manifest.modules}
+    hosts = {n: m for n, m in sys.modules.items() if n.split(".")[0] in tops}
+    for name in hosts:
+        del sys.modules[name]
+    before = set(sys.modules)
+    sys.path.insert(0, str(src))
+    importlib.invalidate_caches()
+    try:
+        with capture() as registry:
+            for name in manifest.modules:
+                importlib.import_module(name)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise DeploymentLoadError(f"deployment {deployment_id} does not import: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        if str(src) in sys.path:
+            sys.path.remove(str(src))
+        owned = {n: sys.modules[n] for n in set(sys.modules) - before
+                 if _owned(n, sys.modules[n], tops, src)}
+        for name in owned:
+            sys.modules.pop(name, None)
+        sys.modules.update(hosts)
+        importlib.invalidate_caches()
+    missing = sorted(set(manifest.workflows) - set(registry.workflows))
+    if missing:
+        raise DeploymentLoadError(f"deployment {deployment_id} does not register the "
+                                  f"workflows {', '.join(missing)}")
+    return LoadedDeployment(deployment_id, root, registry, manifest, owned)
+
+
+def forget(artifact_root: str | Path | None = None, deployment_id: str | None = None) -> None:
+    """Drop cached deployments (all, or one); the next load imports afresh. For tests."""
+    with _lock:
+        for key in list(_cache):
+            if (artifact_root is None or key[0] == str(Path(artifact_root).resolve())) and (
+                    deployment_id is None or key[1] == deployment_id):
+                del _cache[key]
