@@ -128,7 +128,9 @@ def test_bad_config_stops_worker_start_with_one_line(tmp_path):
 
 def _migrate(target: str, dialect: str, schema: str, barrier) -> None:
     barrier.wait()
-    Database(target, dialect=dialect, schema=schema).connection()
+    database = Database(target, dialect=dialect, schema=schema)
+    database.connection()
+    database.close()
 
 
 @pytest.mark.both_backends
@@ -147,7 +149,8 @@ def test_migrations_run_once_when_many_processes_start_together(tmp_path, backen
     for proc in procs:
         proc.join(60)
     assert [p.exitcode for p in procs] == [0] * 6
-    conn = Database(target, dialect=dialect, schema=schema).connection()
-    rows = conn.query("SELECT version FROM schema_migrations")
+    database = Database(target, dialect=dialect, schema=schema)
+    rows = database.connection().query("SELECT version FROM schema_migrations")
+    database.close()
     expected = [n for n, _, _ in migrations_module.available(dialect)]
     assert sorted(r["version"] for r in rows) == expected

@@ -45,9 +45,13 @@ class Registry:
 
     def add_workflow(self, definition: WorkflowDef) -> None:
         self._add(self.workflows, "workflow", definition)
+        if self is not _seen:
+            _seen.workflows[definition.name] = definition
 
     def add_step(self, definition: StepDef) -> None:
         self._add(self.steps, "step", definition)
+        if self is not _seen:
+            _seen.steps[definition.name] = definition
 
     @staticmethod
     def _add(table: dict[str, Any], kind: str, definition: Any) -> None:
@@ -65,6 +69,12 @@ class Registry:
 
 _lock = threading.RLock()
 _current = Registry()
+_seen = Registry()  # every definition this process has registered, for the local world
+
+
+def seen() -> Registry:
+    """Everything registered in this process so far, captured or not (last name wins)."""
+    return _seen
 
 
 def current() -> Registry:

@@ -31,6 +31,9 @@ class ErrorCode(StrEnum):
     INVALID_DEPLOYMENT_ID = "invalid_deployment_id"
     ACTIVATION_FAILED = "activation_failed"
     UNKNOWN_WORKFLOW = "unknown_workflow"
+    NONDETERMINISTIC_REPLAY = "nondeterministic_replay"
+    INVALID_RUN_ID = "invalid_run_id"
+    RUN_TERMINAL = "run_terminal"
 
 
 _RUNBOOK: dict[str, str] = {
@@ -60,6 +63,12 @@ _RUNBOOK: dict[str, str] = {
     ),
     "database_unavailable": "Check that the worker's database is reachable, then retry.",
     "activation_failed": "Fix the import error shown, rebuild and deploy again.",
+    "nondeterministic_replay": (
+        "Workflow code changed under a running run; keep old runs on their deployment "
+        "(runs are pinned) and make workflow code depend only on step results."
+    ),
+    "run_terminal": "The run already finished; start a new run instead.",
+    "unknown_workflow": "Check the workflow name against GET /v1/deployments/active.",
 }
 
 

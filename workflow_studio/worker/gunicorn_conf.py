@@ -11,6 +11,7 @@ import faulthandler
 import os
 import sys
 
+from workflow_studio.worker.engine import bootstrap as _engine  # imported before the fork
 from workflow_studio.worker.settings import ConfigError, load_settings
 
 try:
@@ -65,6 +66,36 @@ def post_worker_init(worker):
     except Exception as exc:
         worker.log.error("workflow-studio: database not usable: %s", exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+    _start_engine(worker)
+
+
+def _start_engine(worker):
+    """Start this process's executor; SIGTERM/SIGQUIT/SIGINT first make it stop claiming."""
+    import signal
+
+    executor = _engine.start_for_app(worker.wsgi)
+    for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def stop_claiming(sig, frame, previous=previous):
+            executor.stopping = True
+            if callable(previous):
+                previous(sig, frame)
+        signal.signal(signum, stop_claiming)
+
+
+def worker_exit(server, worker):
+    """Let running steps finish (within the graceful timeout), then release leases."""
+    _engine.stop_current(max(1.0, graceful_timeout - 5))
+
+
+def child_exit(server, worker):
+    """A worker process died (or exited): release its claims now, not at lease expiry."""
+    try:
+        _engine.release_dead_worker(_settings, worker.pid)
+    except Exception as exc:  # the lease expiry still covers it
+        server.log.error("workflow-studio: could not release claims of %s: %s",
+                         worker.pid, exc)
 
 
 def worker_int(worker):

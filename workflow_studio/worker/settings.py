@@ -50,6 +50,7 @@ class Settings:
     sqlite_path: str = f"{DEFAULT_DATA_DIR}/worker.db"
     artifact_dir: str = f"{DEFAULT_DATA_DIR}/artifacts"
     postgres_url: str | None = None
+    postgres_schema: str = "workflow_studio"
     require_https: bool = False
     trusted_proxies: tuple[str, ...] = ()
     rate_limit_per_minute: int = 6000
@@ -63,6 +64,9 @@ class Settings:
     max_unpacked_bytes: int = 256 * 1024 * 1024
     max_artifact_files: int = 2000
     activation_timeout: float = 60.0
+    executor_slots: int = 4
+    lease_seconds: float = 30.0
+    idempotency_retention_seconds: int = 24 * 3600
 
     def resolve(self, path: str) -> str:
         """An absolute path for a setting given relative to the config file's folder."""
@@ -90,6 +94,7 @@ _SCHEMA: dict[str, Any] = {
             "sqlite_path": (_STR, "sqlite_path"),
             "artifact_dir": (_STR, "artifact_dir"),
             "postgres_url": (_STR, "postgres_url"),
+            "postgres_schema": (_STR, "postgres_schema"),
             "max_artifact_bytes": (_INT, "max_artifact_bytes"),
             "max_unpacked_bytes": (_INT, "max_unpacked_bytes"),
             "max_artifact_files": (_INT, "max_artifact_files"),
@@ -106,6 +111,11 @@ _SCHEMA: dict[str, Any] = {
         "workers": (_INT, "workers"),
         "threads": (_INT, "threads"),
         "activation_timeout": ((int, float), "activation_timeout"),
+        "executor": {
+            "slots": (_INT, "executor_slots"),
+            "lease_seconds": ((int, float), "lease_seconds"),
+        },
+        "idempotency_retention_seconds": (_INT, "idempotency_retention_seconds"),
     },
 }
 
@@ -282,6 +292,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         if out["port"] > 65535:
             raise ConfigError("PORT: must be a port number (0-65535)")
     for var, field in (("WORKFLOW_POSTGRES_URL", "postgres_url"),
+                       ("WORKFLOW_POSTGRES_SCHEMA", "postgres_schema"),
                        ("WORKFLOW_SQLITE_PATH", "sqlite_path"),
                        ("WORKFLOW_ARTIFACT_DIR", "artifact_dir")):
         if environ.get(var):

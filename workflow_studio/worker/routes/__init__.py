@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from workflow_studio.worker.routes import audit, deployments, health, keys
+from workflow_studio.worker.routes import audit, deployments, health, keys, runs
 
 
 def register(app: Flask) -> None:
-    for module in (health, keys, audit, deployments):
+    for module in (health, keys, audit, deployments, runs):
         app.register_blueprint(module.bp)

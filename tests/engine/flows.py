@@ -1,0 +1,179 @@
+"""Workflows and steps the engine tests run (module level, so they register once)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import workflow_studio as ws
+
+calls: Counter[str] = Counter()
+gates: dict[str, threading.Event] = {}
+switches: dict[str, bool] = {}
+seen_values: list[Any] = []
+
+
+def gate(name: str) -> threading.Event:
+    return gates.setdefault(name, threading.Event())
+
+
+@ws.step
+def add(a: int, b: int) -> int:
+    calls["add"] += 1
+    return a + b
+
+
+@ws.step
+def double(x: int) -> int:
+    calls["double"] += 1
+    return x * 2
+
+
+@ws.workflow
+def sum_flow(n: int) -> dict[str, Any]:
+    total = 0
+    for i in range(n):
+        total = add(total, i)
+    return {"total": total, "when": (1, Decimal("2.5"))}
+
+
+@ws.step(max_retries=3, retry_delay=0.02, backoff=1.0)
+def flaky(key: str, failures: int) -> str:
+    calls[key] += 1
+    if calls[key] <= failures:
+        raise ValueError(f"attempt {calls[key]} failed")
+    return f"ok after {calls[key]}"
+
+
+@ws.workflow
+def retry_flow(key: str, failures: int) -> str:
+    return flaky(key, failures)
+
+
+@ws.workflow
+def retry_caught_flow(key: str, failures: int) -> str:
+    try:
+        return flaky(key, failures)
+    except ws.StepFailedError as exc:
+        return f"gave up: {exc.error_type}"
+
+
+@ws.step
+def fatal_step() -> None:
+    calls["fatal"] += 1
+    raise ws.FatalError("card declined")
+
+
+@ws.workflow
+def fatal_flow() -> None:
+    fatal_step()
+
+
+@ws.step
+def bad_return() -> Any:
+    return {1, 2}
+
+
+@ws.workflow
+def bad_return_flow() -> Any:
+    return bad_return()
+
+
+@ws.workflow
+def sleep_flow(duration: str) -> str:
+    before = add(1, 1)
+    ws.sleep(duration)
+    return f"slept after {before}"
+
+
+@ws.workflow
+def hook_flow(token: str | None = None) -> Any:
+    hook = ws.create_hook(token=token, metadata={"purpose": "approval"})
+    add(0, 1)
+    payload = hook.wait()
+    return {"token": hook.token, "payload": payload}
+
+
+@ws.workflow
+def hook_timeout_flow() -> str:
+    hook = ws.create_hook()
+    try:
+        hook.wait(timeout="100ms")
+    except ws.HookTimeoutError:
+        return "timed out"
+    return "received"
+
+
+@ws.workflow
+def fanout_flow(items: list[int]) -> list[int]:
+    doubled = double.map(items)
+    pair = ws.parallel(add.defer(1, 2), (add, 3, 4))
+    return [*doubled, *pair]
+
+
+@ws.step
+def streamer(count: int) -> int:
+    out = ws.get_writable("progress")
+    for i in range(count):
+        out.write({"i": i})
+        if i == 0:
+            gate("stream").wait(30)
+    out.close()
+    return count
+
+
+@ws.workflow
+def stream_flow(count: int) -> int:
+    return streamer(count)
+
+
+@ws.step
+def step_a() -> str:
+    return "a"
+
+
+@ws.step
+def step_b() -> str:
+    return "b"
+
+
+@ws.workflow
+def drifting_flow() -> str:
+    first = step_b() if switches.get("drift") else step_a()
+    ws.create_hook(token="drift-token").wait()
+    return first
+
+
+@ws.workflow
+def values_flow() -> str:
+    value = ws.uuid4()
+    stamp = ws.now()
+    seen_values.append((value, stamp))
+    ws.sleep("20ms")
+    return str(value)
+
+
+@ws.step(timeout=0.2, max_retries=0)
+def stuck_step() -> str:
+    gate("stuck").wait(30)
+    return "finished"
+
+
+@ws.workflow
+def timeout_flow() -> str:
+    return stuck_step()
+
+
+@ws.workflow
+def long_flow(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total = add(total, i)
+    return total
+
+
+@ws.workflow
+def fanout_retry_flow(key: str) -> list[str]:
+    return ws.parallel(flaky.defer(key, 1), flaky.defer(key + "-b", 0))

@@ -1,0 +1,75 @@
+"""The seam between authoring code and the engine that runs it.
+
+The engine installs a ``WorkflowRuntime`` (while it replays a workflow) or a ``StepRuntime``
+(while a step runs) in a thread-local; the SDK functions look it up. This keeps the authoring
+package free of any worker or storage import.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from workflow_studio.authoring.errors import NotInWorkflowError
+
+
+class WorkflowRuntime(Protocol):
+    run_id: str
+
+    def call_step(self, definition: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any]) -> Any: ...
+    def call_parallel(self, calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]]
+                      ) -> list[Any]: ...
+    def sleep(self, duration: Any) -> None: ...
+    def create_hook(self, token: str | None, metadata: Any) -> Any: ...
+    def record_value(self, kind: str, produce: Callable[[], Any]) -> Any: ...
+
+
+class StepRuntime(Protocol):
+    run_id: str
+    step_id: str
+    attempt: int
+
+    def write_stream(self, name: str, data: Any, close: bool) -> None: ...
+
+
+_local = threading.local()
+
+
+def workflow_runtime() -> WorkflowRuntime | None:
+    return getattr(_local, "workflow", None)
+
+
+def step_runtime() -> StepRuntime | None:
+    return getattr(_local, "step", None)
+
+
+def require_workflow(what: str) -> WorkflowRuntime:
+    runtime = workflow_runtime()
+    if runtime is None or step_runtime() is not None:
+        raise NotInWorkflowError(
+            f"{what} can only be used inside a @workflow function while it runs "
+            "(start the workflow with workflow_studio.start(...))")
+    return runtime
+
+
+@contextmanager
+def running_workflow(runtime: WorkflowRuntime) -> Iterator[None]:
+    previous = getattr(_local, "workflow", None)
+    _local.workflow = runtime
+    try:
+        yield
+    finally:
+        _local.workflow = previous
+
+
+@contextmanager
+def running_step(runtime: StepRuntime) -> Iterator[None]:
+    previous = getattr(_local, "step", None)
+    _local.step = runtime
+    try:
+        yield
+    finally:
+        _local.step = previous

@@ -1,0 +1,261 @@
+"""``workflow-studio runs start|list|show|cancel|resume|tail``: against a remote worker
+(``--url``/``--api-key``) or, without ``--url``, the local worker database (a running local
+worker picks the change up within its poll interval)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from workflow_studio.cli.output import fail, print_json, print_table
+from workflow_studio.cli.target import client, local_database, remote_options
+from workflow_studio.compute import payloads
+from workflow_studio.compute.runs import RUN_STATUSES, TRIGGER_TYPES
+from workflow_studio.compute.world import TERMINAL_STATUSES
+
+_COLUMNS = [("id", "ID"), ("workflowName", "WORKFLOW"), ("status", "STATUS"),
+            ("triggerType", "TRIGGER"), ("deploymentId", "DEPLOYMENT"),
+            ("createdAt", "CREATED"), ("completedAt", "FINISHED")]
+
+
+class _Local:
+    """The few operations the CLI needs, on the local worker database."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        self.conn = local_database(ctx).connection()
+
+    def trigger_run(self, name: str, args: list[Any], kwargs: dict[str, Any], *,
+                    deployment_id: str | None = None, idempotency_key: str | None = None
+                    ) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage import deployments
+        with self.conn.transaction():
+            row = (deployments.get(self.conn, deployment_id) if deployment_id
+                   else deployments.get_active(self.conn))
+            if row is None:
+                fail("no such deployment" if deployment_id else "no active deployment")
+            if name not in row["workflows"]:
+                fail(f"deployment {row['id']} has no workflow {name!r}")
+            run = service.trigger(self.conn, name, args, kwargs, deployment_id=row["id"],
+                                  trigger_type="api", concurrency_limit=row.get("concurrency"))
+        return service.run_json(run)
+
+    def get_run(self, run_id: str, wait: float | None = None) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import runs
+        deadline = time.monotonic() + (wait or 0)
+        while True:
+            row = runs.get(self.conn, run_id)
+            if row is None:
+                fail(f"no run {run_id!r}")
+            if row["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
+                return service.run_json(row)
+            time.sleep(0.05)
+
+    def list_runs(self, **filters: Any) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import runs
+        rows, more = runs.list_runs(self.conn, status=filters.get("status"),
+                                    workflow=filters.get("workflow"),
+                                    trigger_type=filters.get("trigger_type"),
+                                    cursor=filters.get("cursor"), limit=filters["limit"])
+        return {"data": [service.run_json(r, include_io=False) for r in rows],
+                "cursor": rows[-1]["id"] if rows and more else None, "hasMore": more}
+
+    def run_steps(self, run_id: str) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import steps
+        return {"data": [service.step_json(s) for s in steps.for_run(self.conn, run_id)]}
+
+    def run_stream(self, run_id: str, name: str, cursor: int = 0) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import streams
+        return {"data": [service.chunk_json(c)
+                         for c in streams.read(self.conn, run_id, name, cursor)]}
+
+    def cancel_run(self, run_id: str) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import WorldConflict
+        try:
+            return service.run_json(service.cancel(self.conn, run_id))
+        except LookupError:
+            fail(f"no run {run_id!r}")
+        except WorldConflict as exc:
+            fail(str(exc))
+
+    def resume_hook(self, token: str, payload: Any) -> Any:
+        from workflow_studio.worker.engine import service
+        try:
+            hook = service.resume_hook(self.conn, token, payload)
+        except service.HookNotFound:
+            fail(f"no live hook with token {token!r}")
+        return {"hookId": hook["id"], "runId": hook["run_id"], "status": "resumed"}
+
+
+def _target(ctx: click.Context, url: str | None, api_key: str | None) -> Any:
+    return client(url, api_key) if url else _Local(ctx)
+
+
+def _json_arg(value: str | None, what: str) -> Any:
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise click.BadParameter(f"{what} must be JSON") from None
+
+
+@click.group("runs")
+def command() -> None:
+    """Start, inspect, cancel and resume workflow runs."""
+
+
+@command.command("start")
+@click.argument("workflow")
+@click.option("--args", "args_json", help='Positional arguments as a JSON list, e.g. [1, "a"].')
+@click.option("--kwargs", "kwargs_json", help="Keyword arguments as a JSON object.")
+@click.option("--deployment-id", help="Pin to this deployment (default: the active one).")
+@click.option("--idempotency-key", help="Reuse to make retries of this command safe.")
+@click.option("--wait", type=click.FloatRange(0, 3600), help="Wait up to N s for the result.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@remote_options()
+@click.pass_context
+def start(ctx: click.Context, workflow: str, args_json: str | None, kwargs_json: str | None,
+          deployment_id: str | None, idempotency_key: str | None, wait: float | None,
+          as_json: bool, url: str | None, api_key: str | None) -> None:
+    """Start a run of WORKFLOW."""
+    target = _target(ctx, url, api_key)
+    args = _json_arg(args_json, "--args") or []
+    kwargs = _json_arg(kwargs_json, "--kwargs") or {}
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise click.BadParameter("--args must be a JSON list and --kwargs a JSON object")
+    run = target.trigger_run(workflow, args, kwargs, deployment_id=deployment_id,
+                             idempotency_key=idempotency_key)
+    if wait:
+        run = _wait(target, run["id"], wait)
+    _show(run, as_json)
+    if run["status"] == "failed":
+        ctx.exit(1)
+
+
+def _wait(target: Any, run_id: str, seconds: float) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        run = target.get_run(run_id, wait=max(0.1, min(30.0, left)))
+        if run["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
+            return run
+
+
+def _show(run: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(run)
+        return
+    for key, label in (("id", "run"), ("workflowName", "workflow"), ("status", "status"),
+                       ("deploymentId", "deployment"), ("createdAt", "created"),
+                       ("completedAt", "finished")):
+        if run.get(key) is not None:
+            click.echo(f"{label + ':':12}{run[key]}")
+    if run.get("waitingOn"):
+        click.echo(f"{'waiting on:':12}{json.dumps(run['waitingOn'])}")
+    if run.get("status") == "completed":
+        click.echo(f"{'result:':12}{json.dumps(run.get('output'))}")
+    if run.get("error"):
+        click.echo(f"{'error:':12}{run['error'].get('code')}: {run['error'].get('message')}")
+
+
+@command.command("list")
+@click.option("--status", type=click.Choice(RUN_STATUSES))
+@click.option("--workflow", help="Only runs of this workflow.")
+@click.option("--trigger-type", type=click.Choice(TRIGGER_TYPES))
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--cursor", help="Continue after this run id (from a previous page).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@remote_options()
+@click.pass_context
+def list_(ctx: click.Context, status: str | None, workflow: str | None,
+          trigger_type: str | None, limit: int, cursor: str | None, as_json: bool,
+          url: str | None, api_key: str | None) -> None:
+    """List runs, newest first."""
+    page = _target(ctx, url, api_key).list_runs(status=status, workflow=workflow,
+                                                trigger_type=trigger_type, cursor=cursor,
+                                                limit=limit)
+    if as_json:
+        print_json(page)
+        return
+    print_table(page["data"], _COLUMNS)
+    if page.get("hasMore"):
+        click.echo(f"more: --cursor {page['cursor']}")
+
+
+@command.command("show")
+@click.argument("run_id")
+@click.option("--steps", "with_steps", is_flag=True, help="Also list the run's steps.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@remote_options()
+@click.pass_context
+def show(ctx: click.Context, run_id: str, with_steps: bool, as_json: bool, url: str | None,
+         api_key: str | None) -> None:
+    """Show RUN_ID: status, result or error, what it waits on."""
+    target = _target(ctx, url, api_key)
+    run = target.get_run(run_id)
+    if with_steps:
+        run["steps"] = target.run_steps(run_id)["data"]
+    _show(run, as_json)
+    if with_steps and not as_json:
+        print_table(run["steps"], [("position", "#"), ("stepName", "STEP"),
+                                   ("status", "STATUS"), ("attempt", "ATTEMPTS"),
+                                   ("completedAt", "FINISHED")])
+
+
+@command.command("cancel")
+@click.argument("run_id")
+@remote_options()
+@click.pass_context
+def cancel(ctx: click.Context, run_id: str, url: str | None, api_key: str | None) -> None:
+    """Cancel RUN_ID (pending or running, parked included)."""
+    run = _target(ctx, url, api_key).cancel_run(run_id)
+    click.echo(f"Cancelled {run['id']}.")
+
+
+@command.command("resume")
+@click.argument("token")
+@click.option("--payload", help="The payload as JSON (default null).")
+@remote_options()
+@click.pass_context
+def resume(ctx: click.Context, token: str, payload: str | None, url: str | None,
+           api_key: str | None) -> None:
+    """Deliver a payload to the hook waiting on TOKEN."""
+    result = _target(ctx, url, api_key).resume_hook(token, _json_arg(payload, "--payload"))
+    click.echo(f"Resumed run {result['runId']} (hook {result['hookId']}).")
+
+
+@command.command("tail")
+@click.argument("run_id")
+@click.option("--stream", "name", default="default", show_default=True)
+@click.option("--timeout", type=click.FloatRange(0), default=300, show_default=True)
+@remote_options()
+@click.pass_context
+def tail(ctx: click.Context, run_id: str, name: str, timeout: float, url: str | None,
+         api_key: str | None) -> None:
+    """Print a run's stream chunks as they are written, until the stream closes."""
+    target = _target(ctx, url, api_key)
+    cursor, deadline = 0, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        chunks = target.run_stream(run_id, name, cursor)["data"]
+        for chunk in chunks:
+            cursor = chunk["position"]
+            if chunk["done"]:
+                return
+            data = payloads.from_jsonable(chunk["data"])
+            click.echo(data if isinstance(data, str) else json.dumps(chunk["data"]))
+        if not chunks:
+            if target.get_run(run_id)["status"] in TERMINAL_STATUSES:
+                if not target.run_stream(run_id, name, cursor)["data"]:
+                    return
+                continue
+            time.sleep(0.1)
+    fail(f"stream {name!r} still open after {timeout}s")

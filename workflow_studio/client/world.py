@@ -1,0 +1,70 @@
+"""The remote world: ``start()`` and ``Run`` over the worker's HTTP API.
+
+Selected by ``WORKFLOW_TARGET_WORLD=workflow-studio/world-remote`` with
+``WORKFLOW_COMPUTE_BASE_URL`` and ``WORKFLOW_COMPUTE_API_KEY``. ``start()`` sends
+``POST /v1/runs`` with an Idempotency-Key (the caller's, or a fresh one per call).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+from workflow_studio.client.client import ComputeClient
+from workflow_studio.client.errors import NotFoundComputeClientError
+from workflow_studio.compute.world import TERMINAL_STATUSES
+
+
+class RemoteWorld:
+    """A ``World`` backed by a compute worker."""
+
+    def __init__(self, client: ComputeClient) -> None:
+        self.client = client
+
+    @classmethod
+    def from_env(cls) -> RemoteWorld:
+        url = os.environ.get("WORKFLOW_COMPUTE_BASE_URL", "")
+        return cls(ComputeClient(url, os.environ.get("WORKFLOW_COMPUTE_API_KEY")))
+
+    def start_run(self, workflow_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                  idempotency_key: str | None = None) -> dict[str, Any]:
+        return dict(self.client.trigger_run(workflow_name, list(args), kwargs,
+                                            idempotency_key=idempotency_key or str(uuid.uuid4())))
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self.client.get_run(run_id))
+        except NotFoundComputeClientError:
+            return None
+
+    def wait_run(self, run_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            run = dict(self.client.get_run(run_id, wait=max(0.0, min(30.0, left)) or None))
+            if run["status"] in TERMINAL_STATUSES or deadline - time.monotonic() <= 0:
+                return run
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return dict(self.client.cancel_run(run_id))
+
+    def list_events(self, run_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        cursor = 0
+        while True:
+            page = self.client.run_events(run_id, cursor)
+            out.extend(page["data"])
+            if not page["hasMore"]:
+                return out
+            cursor = page["cursor"]
+
+    def list_steps(self, run_id: str) -> list[dict[str, Any]]:
+        return list(self.client.run_steps(run_id)["data"])
+
+    def read_stream(self, run_id: str, name: str, after: int = 0) -> list[dict[str, Any]]:
+        return list(self.client.run_stream(run_id, name, after)["data"])
+
+    def resume_hook(self, token: str, payload: Any) -> dict[str, Any]:
+        return dict(self.client.resume_hook(token, payload))

@@ -1,0 +1,175 @@
+"""The durable queue: messages that wake a run (``kind='run'``) or run one dispatched step
+(``kind='step'``).
+
+A message is claimed atomically (inside ``BEGIN IMMEDIATE``) by writing a fresh claim token,
+the owner (host, pid) and a lease expiry; the heartbeat extends leases; every engine write
+checks ``holds()`` first, so a process whose lease was lost (or whose run was cancelled)
+cannot write. There is at most one run message per run: a wake-up that arrives while the run
+is being executed sets ``rewake`` so finishing the claim makes the message visible again
+instead of deleting it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from workflow_studio.compute.ids import new_id
+from workflow_studio.worker.clock import now_ms
+from workflow_studio.worker.storage.base import Connection, Row
+
+_CANDIDATES = 16
+
+
+def enqueue_run(conn: Connection, run_id: str, deployment_id: str,
+                concurrency_limit: int | None = None, visible_at: int | None = None) -> None:
+    """Make sure the run will be executed at ``visible_at`` (now by default) or sooner."""
+    at = now_ms()
+    visible_at = at if visible_at is None else visible_at
+    existing = conn.query_one(
+        "SELECT id, claim_token, visible_at FROM queue_messages WHERE run_id = ?"
+        " AND kind = 'run'", (run_id,))
+    if existing is None:
+        conn.execute(
+            "INSERT INTO queue_messages (id, kind, run_id, deployment_id, concurrency_limit,"
+            " visible_at, created_at) VALUES (?, 'run', ?, ?, ?, ?, ?)",
+            (new_id("msg"), run_id, deployment_id, concurrency_limit, visible_at, at))
+    elif existing["claim_token"] is not None:
+        if visible_at <= at:
+            conn.execute("UPDATE queue_messages SET rewake = 1 WHERE id = ?", (existing["id"],))
+    elif visible_at < existing["visible_at"]:
+        conn.execute("UPDATE queue_messages SET visible_at = ? WHERE id = ?",
+                     (visible_at, existing["id"]))
+
+
+def enqueue_step(conn: Connection, run_id: str, step_seq: int, deployment_id: str,
+                 concurrency_limit: int | None = None) -> None:
+    at = now_ms()
+    conn.execute(
+        "INSERT INTO queue_messages (id, kind, run_id, step_seq, deployment_id,"
+        " concurrency_limit, visible_at, created_at) VALUES (?, 'step', ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (new_id("msg"), run_id, step_seq, deployment_id, concurrency_limit, at, at))
+
+
+def claim(conn: Connection, host: str, pid: int, lease_ms: int,
+          skip_deployments: Iterable[str] = ()) -> Row | None:
+    """Claim one due message (or one whose lease expired); None when nothing is due.
+
+    Must run inside a write transaction so no two claimers see the same candidate.
+    """
+    conn.lock("queue-claim")  # SQLite: no-op under BEGIN IMMEDIATE; PostgreSQL: serialise
+    at = now_ms()
+    candidates = conn.query(
+        "SELECT * FROM queue_messages WHERE claim_token IS NOT NULL AND lease_expires_at < ?"
+        " LIMIT ?", (at, _CANDIDATES))
+    candidates += conn.query(
+        "SELECT * FROM queue_messages WHERE claim_token IS NULL AND visible_at <= ?"
+        " ORDER BY visible_at LIMIT ?", (at, _CANDIDATES))
+    skip = set(skip_deployments)
+    full: set[str] = set()
+    for message in candidates:
+        deployment = message["deployment_id"]
+        if deployment in skip or deployment in full:
+            continue
+        limit = message["concurrency_limit"]
+        if limit:
+            row = conn.query_one(
+                "SELECT COUNT(*) AS n FROM queue_messages WHERE deployment_id = ? AND"
+                " claim_token IS NOT NULL AND lease_expires_at >= ?", (deployment, at))
+            if row and row["n"] >= limit:
+                full.add(deployment)
+                continue
+        token = secrets.token_hex(12)
+        conn.execute(
+            "UPDATE queue_messages SET claim_token = ?, claimed_by_host = ?, claimed_by_pid = ?,"
+            " lease_expires_at = ?, rewake = 0, claims = claims + 1 WHERE id = ?",
+            (token, host, pid, at + lease_ms, message["id"]))
+        message.update(claim_token=token, claimed_by_host=host, claimed_by_pid=pid,
+                       lease_expires_at=at + lease_ms, claims=message["claims"] + 1)
+        return message
+    return None
+
+
+def holds(conn: Connection, message_id: str, token: str) -> bool:
+    """Whether the claim is still ours (the fence every engine write checks first)."""
+    lock = " FOR UPDATE" if conn.dialect == "postgres" else ""
+    return conn.query_one("SELECT 1 AS ok FROM queue_messages WHERE id = ? AND claim_token = ?"
+                          + lock, (message_id, token)) is not None
+
+
+def fence(conn: Connection, message_id: str, token: str, run_id: str) -> str | None:
+    """In one query: None if the claim is no longer ours, else the run's status."""
+    lock = " FOR UPDATE OF q" if conn.dialect == "postgres" else ""
+    row = conn.query_one(
+        "SELECT r.status FROM queue_messages q JOIN workflow_runs r ON r.id = q.run_id"
+        " WHERE q.id = ? AND q.claim_token = ? AND r.id = ?" + lock,
+        (message_id, token, run_id))
+    return row["status"] if row else None
+
+
+def finish(conn: Connection, message_id: str, token: str,
+           next_visible_at: int | None = None) -> bool:
+    """End a claim: delete the message, or (woken meanwhile / a timer pending) requeue it."""
+    row = conn.query_one("SELECT rewake FROM queue_messages WHERE id = ? AND claim_token = ?",
+                         (message_id, token))
+    if row is None:
+        return False
+    if row["rewake"]:
+        next_visible_at = now_ms()
+    if next_visible_at is None:
+        conn.execute("DELETE FROM queue_messages WHERE id = ?", (message_id,))
+    else:
+        conn.execute(
+            "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
+            " claimed_by_pid = NULL, lease_expires_at = NULL, rewake = 0, visible_at = ?"
+            " WHERE id = ?", (next_visible_at, message_id))
+    return True
+
+
+def release(conn: Connection, message_id: str, token: str) -> None:
+    """Give a claim back without finishing it (graceful stop): visible again at once."""
+    conn.execute(
+        "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
+        " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ? WHERE id = ?"
+        " AND claim_token = ?", (now_ms(), message_id, token))
+
+
+def release_owner(conn: Connection, host: str, pid: int) -> int:
+    """Release every claim of a dead process (gunicorn's ``child_exit``)."""
+    return conn.execute(
+        "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
+        " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ?"
+        " WHERE claim_token IS NOT NULL AND claimed_by_pid = ? AND claimed_by_host = ?",
+        (now_ms(), pid, host))
+
+
+def extend(conn: Connection, tokens: list[str], lease_expires_at: int) -> None:
+    for start in range(0, len(tokens), 200):
+        chunk = tokens[start:start + 200]
+        marks = ", ".join("?" for _ in chunk)
+        conn.execute(f"UPDATE queue_messages SET lease_expires_at = ? WHERE claim_token IN"
+                     f" ({marks})", (lease_expires_at, *chunk))
+
+
+def next_due(conn: Connection) -> int | None:
+    """The earliest time a message becomes claimable (visible or lease expiring)."""
+    row = conn.query_one(
+        "SELECT MIN(t) AS t FROM (SELECT MIN(visible_at) AS t FROM queue_messages WHERE"
+        " claim_token IS NULL UNION ALL SELECT MIN(lease_expires_at) FROM queue_messages"
+        " WHERE claim_token IS NOT NULL)")
+    return row["t"] if row and row["t"] is not None else None
+
+
+def delete(conn: Connection, message_id: str) -> None:
+    conn.execute("DELETE FROM queue_messages WHERE id = ?", (message_id,))
+
+
+def delete_unclaimed_for_run(conn: Connection, run_id: str) -> None:
+    conn.execute("DELETE FROM queue_messages WHERE run_id = ? AND claim_token IS NULL",
+                 (run_id,))
+
+
+def pending_count(conn: Connection) -> int:
+    row = conn.query_one("SELECT COUNT(*) AS n FROM queue_messages")
+    return int(row["n"]) if row else 0
