@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from workflow_studio.cli import audit, deploy, deployments, keys, runs, worker
+from workflow_studio.cli import audit, deploy, deployments, keys, ownership, runs, worker
 from workflow_studio.cli.output import fail
 from workflow_studio.client.errors import ComputeClientError
 from workflow_studio.version import __version__
@@ -35,6 +35,7 @@ for module in (worker, keys, audit, deployments, runs):
     cli.add_command(module.command)
 for command in deploy.commands:
     cli.add_command(command)
+deploy.compute.add_command(ownership.command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,8 @@
 """Authentication, scopes, HTTPS policy and rate limiting, as ``before_request`` hooks.
 
 Every route is protected by default: a view without a declaration needs ``admin``. Views opt
-out with ``@public`` or name their scope with ``@requires(scope)``.
+out with ``@public``, accept any valid key with ``@authenticated``, or name their scope with
+``@requires(scope)``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,12 @@ TOUCH_INTERVAL_MS = 60_000
 def public(view: F) -> F:
     """Mark a view as needing no API key."""
     view.public = True  # type: ignore[attr-defined]
+    return view
+
+
+def authenticated(view: F) -> F:
+    """Mark a view as needing a valid API key but no particular scope."""
+    view.required_scope = None  # type: ignore[attr-defined]
     return view
 
 
@@ -108,7 +115,7 @@ def _authenticate(view: Any) -> None:
     scopes = frozenset(key["scopes"].split())
     g.scopes = scopes
     needed = getattr(view, "required_scope", Scope.ADMIN.value)
-    if not has_scope(scopes, needed):
+    if needed is not None and not has_scope(scopes, needed):
         raise ApiError(403, ErrorCode.MISSING_SCOPE,
                        f"This API key lacks the scope {needed!r}.", scope=needed)
     g.auth_failed = False

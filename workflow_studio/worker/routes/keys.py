@@ -1,10 +1,14 @@
-"""Operator API for keys: create (secret shown once), list (no secrets), revoke."""
+"""Operator API for keys: create (secret shown once), list (no secrets), revoke.
+
+``GET /v1/keys/self`` lets any valid key read its own record (scopes included), so a caller
+such as ``compute validate-ownership`` can check an app key's scopes without admin.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, g
 
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.schemas import CreateKeySchema
@@ -13,7 +17,7 @@ from workflow_studio.worker.clock import iso
 from workflow_studio.worker.context import conn
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body
-from workflow_studio.worker.security import requires
+from workflow_studio.worker.security import authenticated, requires
 from workflow_studio.worker.storage import keys as keys_repo
 
 bp = Blueprint("keys", __name__)
@@ -43,6 +47,15 @@ def create_key() -> Any:
 @requires(Scope.ADMIN)
 def list_keys() -> Any:
     return {"data": [key_json(r) for r in keys_repo.list_keys(conn())]}
+
+
+@bp.get("/v1/keys/self")
+@authenticated
+def current_key() -> Any:
+    record = keys_repo.get(conn(), g.key_id)
+    if record is None:  # revoked and deleted between authentication and here
+        raise ApiError(404, ErrorCode.NOT_FOUND, "This API key no longer exists.")
+    return key_json(record)
 
 
 @bp.delete("/v1/keys/<key_id>")
