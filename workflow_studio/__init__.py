@@ -17,6 +17,8 @@ _EXPORTS = {
     "step": "workflow_studio.authoring.decorators",
     "sleep": "workflow_studio.authoring.api",
     "create_hook": "workflow_studio.authoring.api",
+    "create_webhook": "workflow_studio.authoring.api",
+    "Webhook": "workflow_studio.authoring.api",
     "parallel": "workflow_studio.authoring.api",
     "get_writable": "workflow_studio.authoring.api",
     "now": "workflow_studio.authoring.api",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random as _random
 import uuid as _uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,40 @@ class Hook:
 def create_hook(token: str | None = None, metadata: Any = None) -> Hook:
     """A hook with ``token`` (random when omitted); ``.wait()`` returns the payload."""
     return require_workflow("create_hook()").create_hook(token, metadata)
+
+
+class Webhook(Hook):
+    """A hook an external system resumes by POSTing to ``url`` (no API key: the URL carries
+    a token signed by the worker). The request body (JSON, else text) is the payload."""
+
+    def __init__(self, hook: Hook, url: str | None) -> None:
+        super().__init__(hook._runtime, hook.id, hook.token, hook.seq)
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"Webhook(url={self.url!r})"
+
+
+WebhookUrlBuilder = Callable[[str], str]
+_webhook_url_builder: WebhookUrlBuilder | None = None
+
+
+def set_webhook_url_builder(builder: WebhookUrlBuilder | None) -> None:
+    """Installed by the worker: turns a hook token into its signed public URL. The authoring
+    package stays free of worker imports; without a builder (local world) ``url`` is None."""
+    global _webhook_url_builder
+    _webhook_url_builder = builder
+
+
+def create_webhook(metadata: Any = None) -> Webhook:
+    """A hook with a public URL (``hook.url``) an external system can POST to.
+
+    The token is random and recorded like any hook's, so a replay returns the same URL.
+    """
+    hook = require_workflow("create_webhook()").create_hook(
+        None, {"webhook": True, "metadata": metadata})
+    builder = _webhook_url_builder
+    return Webhook(hook, builder(hook.token) if builder is not None else None)
 
 
 class StepCall:
@@ -119,7 +153,8 @@ def get_writable(name: str = "default") -> Writable:
     return Writable(runtime, name)
 
 
-__all__ = ["Hook", "StepCall", "Writable", "create_hook", "get_writable", "now", "parallel",
-           "random", "sleep", "uuid4"]
+__all__ = ["Hook", "StepCall", "Webhook", "Writable", "create_hook", "create_webhook",
+           "get_writable", "now", "parallel", "random", "set_webhook_url_builder", "sleep",
+           "uuid4"]
 
 

@@ -3,5 +3,6 @@
 from workflow_studio.client.client import ComputeClient
 from workflow_studio.client.errors import *  # noqa: F403
 from workflow_studio.client.errors import ComputeClientError, error_from_response
+from workflow_studio.client.world import RemoteWorld
 
-__all__ = ["ComputeClient", "ComputeClientError", "error_from_response"]
+__all__ = ["ComputeClient", "ComputeClientError", "RemoteWorld", "error_from_response"]

@@ -46,6 +46,14 @@ class InvalidRequestComputeClientError(ComputeClientError): ...
 class InvalidManifestComputeClientError(InvalidRequestComputeClientError): ...
 class ConflictComputeClientError(ComputeClientError): ...
 class ServerComputeClientError(ComputeClientError): ...
+class InvalidSignatureComputeClientError(ComputeClientError): ...
+class TooEarlyComputeClientError(ComputeClientError):
+    """425 from the world proxy: a step started before its retry time."""
+
+    @property
+    def retry_after(self) -> float | None:
+        value = self.body.get("retryAfter")
+        return float(value) if value is not None else None
 
 
 _BY_CODE: dict[str, type[ComputeClientError]] = {
@@ -62,6 +70,12 @@ _BY_CODE: dict[str, type[ComputeClientError]] = {
     "invalid_artifact": InvalidManifestComputeClientError,
     "invalid_request": InvalidRequestComputeClientError,
     "invalid_json": InvalidRequestComputeClientError,
+    "invalid_run_id": InvalidRequestComputeClientError,
+    "unknown_workflow": InvalidRequestComputeClientError,
+    "invalid_signature": InvalidSignatureComputeClientError,
+    "too_early": TooEarlyComputeClientError,
+    "conflict": ConflictComputeClientError,
+    "run_terminal": ConflictComputeClientError,
 }
 
 

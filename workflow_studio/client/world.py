@@ -14,11 +14,13 @@ from typing import Any
 
 from workflow_studio.client.client import ComputeClient
 from workflow_studio.client.errors import NotFoundComputeClientError
+from workflow_studio.client.remote_world import WorldProxyMethods
 from workflow_studio.compute.world import TERMINAL_STATUSES
 
 
-class RemoteWorld:
-    """A ``World`` backed by a compute worker."""
+class RemoteWorld(WorldProxyMethods):
+    """A ``World`` backed by a compute worker; with a ``world:proxy`` key it also speaks the
+    world-proxy routes (``create_event``, ``list_hooks``, ``encryption_key``, ...)."""
 
     def __init__(self, client: ComputeClient) -> None:
         self.client = client

@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     NONDETERMINISTIC_REPLAY = "nondeterministic_replay"
     INVALID_RUN_ID = "invalid_run_id"
     RUN_TERMINAL = "run_terminal"
+    INVALID_SIGNATURE = "invalid_signature"
+    WEBHOOK_HANDLER_FAILED = "webhook_handler_failed"
+    TOO_EARLY = "too_early"
 
 
 _RUNBOOK: dict[str, str] = {
@@ -69,6 +72,10 @@ _RUNBOOK: dict[str, str] = {
     ),
     "run_terminal": "The run already finished; start a new run instead.",
     "unknown_workflow": "Check the workflow name against GET /v1/deployments/active.",
+    "invalid_signature": (
+        "Check that the provider's signing secret matches worker.webhooks and that the "
+        "delivery is fresh (timestamps older than 5 minutes are refused)."
+    ),
 }
 
 

@@ -67,6 +67,9 @@ class Settings:
     executor_slots: int = 4
     lease_seconds: float = 30.0
     idempotency_retention_seconds: int = 24 * 3600
+    webhooks: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    secret_key: str | None = None
+    public_base_url: str | None = None
 
     def resolve(self, path: str) -> str:
         """An absolute path for a setting given relative to the config file's folder."""
@@ -116,6 +119,9 @@ _SCHEMA: dict[str, Any] = {
             "lease_seconds": ((int, float), "lease_seconds"),
         },
         "idempotency_retention_seconds": (_INT, "idempotency_retention_seconds"),
+        "webhooks": ((dict,), "webhooks"),
+        "secret_key": (_STR, "secret_key"),
+        "public_base_url": (_STR, "public_base_url"),
     },
 }
 
@@ -166,7 +172,8 @@ def _flatten(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
         if name == "on_webhook" and callable(value):
             out[field] = value
             continue
-        if value is None and field in ("postgres_url", "on_webhook"):
+        if value is None and field in ("postgres_url", "on_webhook", "secret_key",
+                                       "public_base_url"):
             out[field] = None
             continue
         if not isinstance(value, types) or (type(value) is bool and bool not in types):
@@ -176,6 +183,14 @@ def _flatten(given: Mapping[str, Any], schema: Mapping[str, Any], prefix: str,
 
 
 def _coerce(path: str, field: str, value: Any) -> Any:
+    if field == "webhooks":
+        return _webhooks(path, value)
+    if field == "secret_key" and len(value) < 16:
+        raise ConfigError(f"{path}: expected a string of at least 16 characters")
+    if field == "public_base_url":
+        if not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}: expected an http:// or https:// URL")
+        return value.rstrip("/")
     if field == "seed_api_keys":
         return tuple(_seed_key(f"{path}[{i}]", item) for i, item in enumerate(value))
     if field in ("env_api_key_scopes",):
@@ -191,6 +206,27 @@ def _coerce(path: str, field: str, value: Any) -> Any:
     if field == "port" and not 0 <= value <= 65535:
         raise ConfigError(f"{path}: must be a port number (0-65535)")
     return value
+
+
+WEBHOOK_PROVIDERS = ("github", "stripe", "standard", "hmac")
+
+
+def _webhooks(path: str, value: Any) -> dict[str, dict[str, str]]:
+    """``{"github": {"secret": "..."}, ...}``; providers are the verifiers' names."""
+    out: dict[str, dict[str, str]] = {}
+    for provider, entry in value.items():
+        if provider not in WEBHOOK_PROVIDERS:
+            raise ConfigError(f"{path}.{provider}: unknown webhook provider (known: "
+                              f"{', '.join(WEBHOOK_PROVIDERS)})")
+        if isinstance(entry, str):
+            entry = {"secret": entry}
+        if not isinstance(entry, Mapping) or set(entry) - {"secret"}:
+            raise ConfigError(f"{path}.{provider}: expected {{'secret': '...'}}")
+        secret = entry.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise ConfigError(f"{path}.{provider}.secret: expected a non-empty string")
+        out[provider] = {"secret": secret}
+    return out
 
 
 def _scopes(path: str, value: Any) -> tuple[str, ...]:
@@ -303,6 +339,14 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     if "WORKFLOW_RATE_LIMIT_PER_MINUTE" in environ:
         out["rate_limit_per_minute"] = _env_int("WORKFLOW_RATE_LIMIT_PER_MINUTE",
                                                 environ["WORKFLOW_RATE_LIMIT_PER_MINUTE"])
+    for var, field in (("WORKFLOW_SECRET_KEY", "secret_key"),
+                       ("WORKFLOW_PUBLIC_BASE_URL", "public_base_url")):
+        if environ.get(var):
+            out[field] = _coerce(var, field, environ[var])
+    secrets = {p: environ[f"WORKFLOW_WEBHOOK_SECRET_{p.upper()}"] for p in WEBHOOK_PROVIDERS
+               if environ.get(f"WORKFLOW_WEBHOOK_SECRET_{p.upper()}")}
+    if secrets:
+        out["webhook_secrets_env"] = secrets
     if environ.get("WORKFLOW_TRUSTED_PROXIES"):
         proxies = environ["WORKFLOW_TRUSTED_PROXIES"].replace(",", " ").split()
         out["trusted_proxies"] = tuple(proxies)
@@ -322,6 +366,8 @@ def _from_options(options: Mapping[str, Any]) -> dict[str, Any]:
             value = tuple(_seed_key(f"seed_api_keys[{i}]", k) for i, k in enumerate(value))
         elif name in ("trusted_proxies", "workflows") and value is not None:
             value = tuple(value)
+        elif name in ("webhooks", "secret_key", "public_base_url") and value is not None:
+            value = _coerce(name, name, value)
         out[name] = value
     return out
 
@@ -336,6 +382,10 @@ def load_settings(config_path: str | None = None, options: Mapping[str, Any] | N
     if path is not None:
         values.update(read_config_file(path).values)
     values.update(_from_env(environ))
+    env_secrets = values.pop("webhook_secrets_env", {})
+    if env_secrets:  # WORKFLOW_WEBHOOK_SECRET_<PROVIDER> overrides that provider's secret
+        values["webhooks"] = {**values.get("webhooks", {}),
+                              **{p: {"secret": s} for p, s in env_secrets.items()}}
     if options is None and environ.get(OPTIONS_ENV):
         try:
             options = json.loads(environ[OPTIONS_ENV])

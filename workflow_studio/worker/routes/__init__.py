@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from workflow_studio.worker.routes import audit, deployments, health, keys, runs
+from workflow_studio.worker.routes import (
+    audit,
+    deployments,
+    health,
+    keys,
+    runs,
+    webhooks,
+    world_proxy,
+)
 
 
 def register(app: Flask) -> None:
-    for module in (health, keys, audit, deployments, runs):
+    for module in (health, keys, audit, deployments, runs, webhooks, world_proxy):
         app.register_blueprint(module.bp)
+    webhooks.init_app(app)

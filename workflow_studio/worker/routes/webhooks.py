@@ -1,0 +1,142 @@
+"""Inbound webhooks: provider deliveries and ``create_webhook()`` hook URLs. Both are public
+(no bearer key): the provider's signature, or the worker's signature on the hook token, is
+the credential.
+
+``POST /v1/webhooks/<provider>`` verifies the raw body with the provider's scheme and the
+secret from ``worker.webhooks``, records the delivery id (a replay answers
+``{"duplicate": true}``), then calls ``on_webhook(provider, event)`` in the same transaction.
+``POST /v1/hooks/<signed token>`` resumes the hook with the body (JSON, else text).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, current_app, g, request
+
+from workflow_studio.authoring import api as authoring_api
+from workflow_studio.compute.errors import ErrorCode
+from workflow_studio.worker.context import conn, state
+from workflow_studio.worker.engine import service
+from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.security import public
+from workflow_studio.worker.settings import ConfigError, resolve_callable
+from workflow_studio.worker.storage import webhooks as webhooks_repo
+from workflow_studio.worker.storage.world import WorldConflict
+from workflow_studio.worker.webhooks.dispatch import WebhookEvent
+from workflow_studio.worker.webhooks.signatures import VERIFIERS, SignatureError
+from workflow_studio.worker.webhooks.tokens import (
+    EXTENSION,
+    InvalidToken,
+    ServerSecret,
+    hook_url,
+)
+
+bp = Blueprint("webhooks", __name__)
+log = logging.getLogger("workflow_studio.webhooks")
+MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
+_HANDLER = "workflow_studio.on_webhook"
+
+
+def init_app(app: Flask) -> None:
+    """Give the app its server secret and let ``create_webhook()`` build signed URLs."""
+    worker = app.extensions["workflow_studio"]
+    settings = worker.settings
+    secret = ServerSecret(settings.secret_key, worker.db)
+    app.extensions[EXTENSION] = secret
+    worker.db.on_ready(secret.load)  # load (or create) it with the first connection
+    base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
+    authoring_api.set_webhook_url_builder(
+        lambda token: hook_url(base, secret.sign_hook_token(token)))
+
+
+def server_secret() -> ServerSecret:
+    return current_app.extensions[EXTENSION]
+
+
+def _raw_body() -> bytes:
+    if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
+        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE,
+                       f"Webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes.")
+    return request.get_data(cache=True)
+
+
+def _handler() -> Any:
+    if _HANDLER not in current_app.extensions:
+        try:
+            current_app.extensions[_HANDLER] = resolve_callable(state().on_webhook)
+        except ConfigError as exc:
+            log.error("%s", exc)
+            raise ApiError(500, ErrorCode.WEBHOOK_HANDLER_FAILED,
+                           "The worker's on_webhook handler cannot be imported; see the "
+                           "worker log.") from None
+    return current_app.extensions[_HANDLER]
+
+
+@bp.post("/v1/webhooks/<provider>")
+@public
+def receive(provider: str) -> Any:
+    secret = state().settings.webhooks.get(provider, {}).get("secret")
+    verifier = VERIFIERS.get(provider)
+    if verifier is None or not secret:
+        raise ApiError(404, ErrorCode.NOT_FOUND,
+                       f"No webhook provider {provider!r} is configured on this worker.")
+    body = _raw_body()
+    try:
+        delivery_id = verifier(secret, body, request.headers)
+    except SignatureError as exc:
+        raise ApiError(401, ErrorCode.INVALID_SIGNATURE,
+                       f"The {provider} signature is not valid: {exc}.") from None
+    handler = _handler()
+    c = conn()
+    event = WebhookEvent(c, provider, delivery_id, body, request.headers)
+    result: Any = None
+    with c.transaction():
+        if not webhooks_repo.record_delivery(c, provider, delivery_id):
+            return {"received": True, "duplicate": True, "deliveryId": delivery_id}
+        if handler is not None:
+            try:
+                result = handler(provider, event)
+            except ApiError:
+                raise
+            except Exception:
+                log.exception("on_webhook failed for %s delivery %s", provider, delivery_id)
+                raise ApiError(500, ErrorCode.WEBHOOK_HANDLER_FAILED,
+                               "The on_webhook handler raised; nothing was recorded, so the "
+                               "provider's retry will be handled.") from None
+    if event.started or event.resumed:
+        g.run_id = (event.started or event.resumed)[0]
+        service.wake(len(event.started) + len(event.resumed))
+    body_out: dict[str, Any] = {"received": True, "duplicate": False,
+                                "deliveryId": delivery_id, "handled": handler is not None,
+                                "runs": event.started, "resumed": event.resumed}
+    if isinstance(result, (dict, list, str, int, float, bool)):
+        body_out["result"] = result
+    return body_out
+
+
+@bp.post("/v1/hooks/<signed>")
+@public
+def resume_webhook(signed: str) -> Any:
+    try:
+        token = server_secret().unsign_hook_token(signed)
+    except InvalidToken as exc:
+        raise ApiError(401, ErrorCode.INVALID_SIGNATURE, f"{exc}.") from None
+    body = _raw_body()
+    payload: Any = None
+    if body:
+        payload = request.get_json(silent=True) if request.is_json else None
+        if payload is None:
+            payload = body.decode("utf-8", errors="replace")
+    try:
+        hook = service.resume_hook(conn(), token, payload)
+    except service.HookNotFound:
+        raise ApiError(404, ErrorCode.NOT_FOUND,
+                       "This webhook is no longer waiting (its run finished).") from None
+    except WorldConflict:
+        raise ApiError(409, ErrorCode.CONFLICT,
+                       "This webhook already received its payload.") from None
+    g.run_id = hook["run_id"]
+    service.wake()
+    return {"runId": hook["run_id"], "hookId": hook["id"], "status": "resumed"}, 202
