@@ -21,6 +21,11 @@ POSTGRES_URL = os.environ.get("WORKFLOW_TEST_POSTGRES_URL", "")
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "both_backends: run the test once on SQLite and once on PostgreSQL")
+    config.addinivalue_line(
+        "markers", "postgres_only: multi-node behaviour that only PostgreSQL provides")
+    config.addinivalue_line(
+        "markers", "restarts_database: restarts the PostgreSQL server; run alone, after the "
+        "rest (scripts/test does)")
 
 
 def _postgres_schema_gap() -> list[int]:
@@ -33,9 +38,14 @@ def _postgres_schema_gap() -> list[int]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        both = metafunc.definition.get_closest_marker("both_backends") is not None
-        metafunc.parametrize("backend", ["sqlite", "postgres"] if both else ["sqlite"],
-                             indirect=True)
+        marked = metafunc.definition.get_closest_marker
+        if marked("postgres_only") is not None:
+            backends = ["postgres"]
+        elif marked("both_backends") is not None:
+            backends = ["sqlite", "postgres"]
+        else:
+            backends = ["sqlite"]
+        metafunc.parametrize("backend", backends, indirect=True)
 
 
 
@@ -64,6 +74,29 @@ def backend_options(backend: str) -> Iterator[dict[str, Any]]:
     yield {"postgres_url": POSTGRES_URL, "postgres_schema": schema}
     with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@pytest.fixture
+def make_database(tmp_path: Path,
+                  backend_options: dict[str, Any]) -> Iterator[Callable[..., Any]]:
+    """A ``storage.Database`` on the test's backend (a SQLite file, or its PostgreSQL schema);
+    closed when the test ends (it holds them: the autouse closer only sees live handles)."""
+    from workflow_studio.worker.storage import Database
+
+    made: list[Database] = []
+
+    def make(name: str = "world.db") -> Database:
+        if backend_options:
+            database = Database(backend_options["postgres_url"], dialect="postgres",
+                                schema=backend_options["postgres_schema"])
+        else:
+            database = Database(str(tmp_path / name))
+        made.append(database)
+        return database
+
+    yield make
+    for database in made:
+        database.close()
 
 
 @pytest.fixture(autouse=True)

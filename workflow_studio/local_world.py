@@ -28,13 +28,16 @@ class LocalWorld:
     """A ``World`` over a local SQLite file with its own executor."""
 
     def __init__(self, path: str | Path | None = None, slots: int = 4,
-                 registry: Registry | None = None, lease_seconds: float = 30.0) -> None:
+                 registry: Registry | None = None, lease_seconds: float = 30.0,
+                 database: Any = None) -> None:
+        """``database`` (a ``storage.Database``) replaces the SQLite file, e.g. so the
+        engine's tests run the same flows on PostgreSQL."""
         from workflow_studio.worker.engine.executor import Executor
         from workflow_studio.worker.storage import Database
 
         self.path = str(Path(path or os.environ.get("WORKFLOW_LOCAL_DB", DEFAULT_PATH))
                         .resolve())
-        self.db = Database(self.path)
+        self.db = database if database is not None else Database(self.path)
         self._registry = registry
         self.executor = Executor(self.db, self._resolve, slots=slots, name="local",
                                  lease_seconds=lease_seconds)

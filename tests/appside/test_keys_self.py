@@ -10,6 +10,7 @@ from tests.conftest import ADMIN_KEY
 from workflow_studio.worker import create_app
 
 READER_KEY = "wsk_test_reader_key_0123456789"
+pytestmark = pytest.mark.both_backends
 
 
 @pytest.fixture

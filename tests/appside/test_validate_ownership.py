@@ -203,6 +203,7 @@ def test_invalid_key_fails(deployed: WorkerServer) -> None:
     assert checks["active deployment"]["status"] == "skip"
 
 
+@pytest.mark.both_backends
 def test_no_active_deployment_fails(start_worker: Any) -> None:
     fresh = start_worker(seed_api_keys=KEYS)
     for key in (ADMIN_KEY, APP_KEY):  # deploy:read via the API; otherwise via /v1/health

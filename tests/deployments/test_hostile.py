@@ -16,6 +16,8 @@ import pytest
 from tests.deployments.helpers import AUTH, manifest_for, member, multipart, tar_bytes, upload
 from workflow_studio.worker import create_app
 
+pytestmark = pytest.mark.both_backends
+
 GOOD = b"VALUE = 1\n"
 SMALL_CAPS = {"max_unpacked_bytes": 256 * 1024, "max_artifact_files": 5}
 

@@ -17,7 +17,7 @@ from tests.engine.e2e_project import build, wait_for
 from workflow_studio.client import ComputeClient
 from workflow_studio.client.errors import ComputeClientError
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.both_backends]
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 

@@ -11,6 +11,8 @@ import workflow_studio as ws
 from tests.engine import flows
 from workflow_studio.sdk import RunFailedError
 
+pytestmark = pytest.mark.both_backends
+
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01):
     deadline = time.monotonic() + timeout
@@ -195,13 +197,13 @@ def test_many_runs_concurrently(world):
     assert all(r.result(20)["total"] == 10 for r in runs)
 
 
-def test_heartbeat_keeps_the_lease_of_a_long_step(tmp_path):
+def test_heartbeat_keeps_the_lease_of_a_long_step(make_database):
     from workflow_studio import sdk
     from workflow_studio.local_world import LocalWorld
     from workflow_studio.worker.storage.world import queue
 
     flows.gates.pop("stream", None)
-    local = LocalWorld(tmp_path / "lease.db", slots=2, lease_seconds=0.3)
+    local = LocalWorld(slots=2, lease_seconds=0.3, database=make_database("lease.db"))
     previous = sdk.set_world(local)
     try:
         run = ws.start(flows.stream_flow, 2)  # its step blocks on the "stream" gate

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import ADMIN_KEY
+
+pytestmark = pytest.mark.both_backends
 
 
 def test_run_lookups_validate_ids(client: Any, admin_headers: dict[str, str]) -> None:

@@ -13,7 +13,6 @@ from workflow_studio.authoring.durations import deadline_ms, seconds
 from workflow_studio.compute import payloads
 from workflow_studio.worker.engine.bootstrap import release_dead_worker
 from workflow_studio.worker.settings import load_settings
-from workflow_studio.worker.storage import Database
 from workflow_studio.worker.storage.world import WorldConflict, queue, runs
 
 
@@ -45,8 +44,8 @@ def test_durations() -> None:
 
 
 @pytest.fixture
-def conn(tmp_path: Path):
-    db = Database(str(tmp_path / "world.db"))
+def conn(make_database):
+    db = make_database()
     yield db.connection()
     db.close()
 
@@ -63,6 +62,7 @@ def _claim(conn, pid: int = 1, lease_ms: int = 30_000):
         return queue.claim(conn, "host-a", pid, lease_ms)
 
 
+@pytest.mark.both_backends
 def test_a_claim_is_exclusive_and_fenced_after_lease_loss(conn) -> None:
     run_id = _run(conn)
     first = _claim(conn, lease_ms=-1)  # already expired: as if the owner stopped beating
@@ -75,6 +75,7 @@ def test_a_claim_is_exclusive_and_fenced_after_lease_loss(conn) -> None:
     assert queue.holds(conn, second["id"], second["claim_token"])
 
 
+@pytest.mark.both_backends
 def test_rewake_while_claimed_requeues_instead_of_deleting(conn) -> None:
     run_id = _run(conn)
     claimed = _claim(conn)
@@ -86,6 +87,7 @@ def test_rewake_while_claimed_requeues_instead_of_deleting(conn) -> None:
     assert _claim(conn) is None
 
 
+@pytest.mark.both_backends
 def test_concurrency_limit_per_deployment(conn) -> None:
     for _ in range(3):
         with conn.transaction():
@@ -95,19 +97,22 @@ def test_concurrency_limit_per_deployment(conn) -> None:
     assert _claim(conn) is None
 
 
-def test_child_exit_releases_a_dead_process_claims(tmp_path: Path, conn) -> None:
+@pytest.mark.both_backends
+def test_child_exit_releases_a_dead_process_claims(tmp_path: Path, conn, backend_options) -> None:
     _run(conn)
     claimed = _claim(conn, pid=4242)
     with conn.transaction():
         queue.release_owner(conn, "other-host", 4242)  # another machine's pid: untouched
     assert queue.holds(conn, claimed["id"], claimed["claim_token"])
-    settings = load_settings(options={"sqlite_path": str(tmp_path / "world.db")}, environ={})
+    settings = load_settings(options={"sqlite_path": str(tmp_path / "world.db"),
+                                      **backend_options}, environ={})
     with conn.transaction():
         assert queue.release_owner(conn, "host-a", 4242) == 1
     assert _claim(conn, pid=5) is not None
     assert release_dead_worker(settings, 999_999) == 0
 
 
+@pytest.mark.both_backends
 def test_terminal_states_are_final(conn) -> None:
     run_id = _run(conn)
     with conn.transaction():

@@ -79,6 +79,7 @@ def test_local_key_lifecycle(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.both_backends
 def test_remote_keys_and_audit(worker, tmp_path):
     env = {"WORKFLOW_COMPUTE_BASE_URL": worker.url, "WORKFLOW_COMPUTE_API_KEY": ADMIN_KEY}
     created = run("keys", "create", "--name", "remote", "--scope", "admin", "--json",
@@ -93,6 +94,7 @@ def test_remote_keys_and_audit(worker, tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.both_backends
 def test_remote_errors_print_the_runbook_action(worker, tmp_path):
     result = run("keys", "list", "--url", worker.url, "--api-key", "wsk_wrong_key_123456",
                  cwd=tmp_path)

@@ -3,8 +3,9 @@
 ``load_deployment(artifact_root, deployment_id)`` returns a ``LoadedDeployment`` whose
 ``registry`` holds that deployment's own workflow and step functions. It is cached per process
 and thread-safe. Two steps, kept apart on purpose: ``ensure_unpacked`` makes the files exist on
-this node (on SQLite they were unpacked at upload; a multi-node PostgreSQL setup will plug a
-fetch-and-verify in there), ``_import`` turns files into functions.
+this node (on SQLite they were unpacked at upload; on PostgreSQL a node that never received
+the upload fetches the bytes from the database and verifies them, ``fetch.py``), ``_import``
+turns files into functions.
 
 How two deployments coexist in one process
 ------------------------------------------

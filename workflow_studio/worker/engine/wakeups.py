@@ -6,6 +6,10 @@ after releasing a dead worker's claims; a process rings itself when it sets an e
 timer. Waiting on the socket costs nothing, so an idle executor only wakes for a bell, a
 due timer, a lease heartbeat or a slow safety poll. Without Unix sockets (or for a database
 shared across machines) the safety poll alone still finds the work.
+
+With no directory (PostgreSQL: peers are found through LISTEN/NOTIFY, ``notify.py``) the
+channel is a private socket pair: the process can still ring itself (an earlier timer, a
+notification) and its heartbeat still waits on a socket instead of sleeping blindly.
 """
 
 from __future__ import annotations
@@ -36,9 +40,18 @@ class WakeChannel:
         self.path: Path | None = None
         self._peers: list[str] = []
         self._peers_at = 0.0
+        self._self_end: socket.socket | None = None  # private pair (no directory)
 
     def open(self) -> WakeChannel:
-        if self.directory is None or not hasattr(socket, "AF_UNIX"):
+        if not hasattr(socket, "AF_UNIX"):
+            return self
+        if self.directory is None:
+            try:
+                self.sock, self._self_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self.sock.setblocking(False)
+                self._self_end.setblocking(False)
+            except OSError:
+                self.sock = None
             return self
         try:
             self.directory.mkdir(mode=0o700, exist_ok=True)
@@ -67,7 +80,10 @@ class WakeChannel:
         return True
 
     def ring_self(self) -> None:
-        if self.sock is not None and self.path is not None:
+        if self._self_end is not None:
+            with contextlib.suppress(OSError):
+                self._self_end.send(b"!")
+        elif self.sock is not None and self.path is not None:
             with contextlib.suppress(OSError):
                 self.sock.sendto(b"!", str(self.path))
 
@@ -85,6 +101,9 @@ class WakeChannel:
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        if self._self_end is not None:
+            self._self_end.close()
+            self._self_end = None
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()

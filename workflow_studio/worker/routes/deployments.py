@@ -28,6 +28,7 @@ from workflow_studio.compute.scopes import Scope
 from workflow_studio.worker.clock import iso
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.deployments.activation import ActivationError, prove_importable
+from workflow_studio.worker.deployments.fetch import database_fetcher
 from workflow_studio.worker.deployments.loader import (
     DeploymentLoadError,
     ensure_unpacked,
@@ -158,13 +159,19 @@ def upload_deployment() -> Any:
         except ArtifactRejected as exc:
             raise ApiError(400, exc.code, exc.message) from None
         manifest = verified.manifest
+        stored = None
+        if state().db.dialect == "postgres":  # other nodes fetch it from the database
+            stream = files["artifact"].stream
+            stream.seek(0)
+            stored = (manifest_raw, stream.read())
         try:
             row = repo.create(
                 conn(), deployment_id=deployment_id, manifest=manifest.to_dict(),
                 artifact_sha256=manifest.artifact_sha256, artifact_size=manifest.artifact_size,
                 workflows=list(manifest.workflows), steps=list(manifest.steps),
                 created_by_key_id=g.get("key_id"), concurrency=values["concurrency"],
-                step_timeout=values["stepTimeout"], default_retries=values["defaultRetries"])
+                step_timeout=values["stepTimeout"], default_retries=values["defaultRetries"],
+                artifact=stored)
         except BaseException:
             remove_unpacked(base, deployment_id)  # no record, no files
             raise
@@ -180,7 +187,8 @@ def activate_deployment(deployment_id: str) -> Any:
     row = _existing(deployment_id)
     settings = state().settings
     try:
-        root = ensure_unpacked(settings.artifact_path, row["id"])
+        root = ensure_unpacked(settings.artifact_path, row["id"],
+                               database_fetcher(state().db, settings))
         manifest = read_unpacked_manifest(root)
         prove_importable(root / "src", manifest, settings.activation_timeout)
     except (DeploymentLoadError, ActivationError) as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,8 @@ from workflow_studio.worker.storage.base import (
 )
 from workflow_studio.worker.storage.sqlite import SqliteConnection
 
+RECONNECT_PAUSE = 0.5  # seconds without connection attempts after one failed
+
 __all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row",
            "SqliteConnection", "open_database"]
 
@@ -35,14 +38,17 @@ class Database:
     instances: weakref.WeakSet[Database] = weakref.WeakSet()
 
     def __init__(self, target: str, *, dialect: str = "sqlite",
-                 schema: str = "workflow_studio") -> None:
+                 schema: str = "workflow_studio", migrate: bool = True) -> None:
         self.target, self.dialect, self.schema = target, dialect, schema
+        self.migrate = migrate  # False: the schema is known to be current (skip the check)
         self._local = threading.local()
         self._ready_lock = threading.Lock()
         self._ready_pid: int | None = None
         self._on_ready: list[Callable[[Any], None]] = []
         self._opened: list[tuple[int, Any]] = []  # (pid, connection), for close()
         self._opened_lock = threading.Lock()
+        self._retry_at = 0.0  # PostgreSQL: no connection attempt before this (monotonic)
+        self._last_error = ""
         Database.instances.add(self)
 
     def on_ready(self, callback: Callable[[Any], None]) -> None:
@@ -51,13 +57,30 @@ class Database:
 
     def _open(self) -> Any:
         if self.dialect == "postgres":
-            from workflow_studio.worker.storage.postgres import PostgresConnection
-            return PostgresConnection(self.target, self.schema)
+            return self._open_postgres()
         try:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(f"cannot create {self.target}: {exc.strerror}") from exc
         return SqliteConnection(self.target)
+
+    def _open_postgres(self) -> Any:
+        """Connect, or fail fast for ``RECONNECT_PAUSE`` s after a failed attempt.
+
+        While the server is down every request and loop would otherwise open a connection
+        attempt; a stream of them keeps a shutting-down server busy (it must fork a child to
+        refuse each one, and a fast shutdown waits for those children), so a restart under
+        load never completes. Failing fast answers 503 at once instead.
+        """
+        from workflow_studio.worker.storage.postgres import PostgresConnection
+
+        if time.monotonic() < self._retry_at:
+            raise DatabaseUnavailable(self._last_error)
+        try:
+            return PostgresConnection(self.target, self.schema)
+        except DatabaseUnavailable as exc:
+            self._retry_at, self._last_error = time.monotonic() + RECONNECT_PAUSE, str(exc)
+            raise
 
     def connection(self) -> Any:
         """This thread's connection, opened (and the schema migrated) on first use."""
@@ -80,7 +103,8 @@ class Database:
         with self._ready_lock:
             if self._ready_pid == pid:
                 return
-            migrations.apply(conn)
+            if self.migrate:
+                migrations.apply(conn)
             for callback in self._on_ready:
                 callback(conn)
             self._ready_pid = pid
@@ -102,9 +126,11 @@ def _quietly_close(conn: Any) -> None:
         conn.close()
 
 
-def open_database(settings: Any) -> Database:
-    """PostgreSQL when the settings name a URL, else the SQLite file."""
+def open_database(settings: Any, migrate: bool = True) -> Database:
+    """PostgreSQL when the settings name a URL, else the SQLite file. ``migrate=False`` for
+    short-lived handles on a schema the workers already migrated (gunicorn's master)."""
     if getattr(settings, "postgres_url", None):
         return Database(settings.postgres_url, dialect="postgres",
-                        schema=getattr(settings, "postgres_schema", "workflow_studio"))
-    return Database(settings.sqlite_file)
+                        schema=getattr(settings, "postgres_schema", "workflow_studio"),
+                        migrate=migrate)
+    return Database(settings.sqlite_file, migrate=migrate)

@@ -10,6 +10,11 @@ Rows returned by ``get``/``get_active``/``list_deployments`` are dicts with ever
 decoded ``workflows``, ``steps`` (lists of names) and ``manifest`` (dict); ``get_active`` adds
 ``pointer_activated_at``, ``pointer_activated_by_key_id`` and ``previous_deployment_id``.
 Statuses: ``ready`` (uploaded, never active), ``active``, ``inactive`` (was active before).
+
+On PostgreSQL the artifact's bytes and the raw manifest are stored with the record (same
+transaction, table ``deployment_artifacts``) so any node can fetch, verify and unpack a
+deployment it never received (``deployments/fetch.py``); on SQLite one node unpacked it at
+upload and nothing more is kept.
 """
 
 from __future__ import annotations
@@ -38,8 +43,12 @@ def create(conn: Connection, *, deployment_id: str, manifest: dict[str, Any],
            artifact_sha256: str, artifact_size: int, workflows: list[str], steps: list[str],
            created_by_key_id: str | None, concurrency: int | None = None,
            step_timeout: float | None = None, default_retries: int = DEFAULT_RETRIES,
-           created_at: int | None = None) -> Row:
-    """Record a verified upload with the next version number; return the stored row."""
+           created_at: int | None = None,
+           artifact: tuple[bytes, bytes] | None = None) -> Row:
+    """Record a verified upload with the next version number; return the stored row.
+
+    ``artifact`` is (raw manifest, artifact bytes), stored alongside on PostgreSQL only.
+    """
     with conn.transaction():
         conn.lock("deployments")
         top = conn.query_one("SELECT COALESCE(MAX(version), 0) AS v FROM deployments")
@@ -54,9 +63,24 @@ def create(conn: Connection, *, deployment_id: str, manifest: dict[str, Any],
              json.dumps(steps), concurrency, step_timeout, default_retries,
              now_ms() if created_at is None else created_at, created_by_key_id),
         )
+        if artifact is not None and conn.dialect == "postgres":
+            manifest_raw, data = artifact
+            conn.execute(
+                "INSERT INTO deployment_artifacts (deployment_id, manifest_raw, artifact,"
+                " artifact_sha256, created_at) VALUES (?, ?, ?, ?, ?)",
+                (deployment_id, manifest_raw, data, artifact_sha256, now_ms()))
     row = get(conn, deployment_id)
     assert row is not None
     return row
+
+
+def artifact(conn: Connection, deployment_id: str) -> tuple[bytes, bytes] | None:
+    """The stored (raw manifest, artifact bytes) of a deployment, or None (not stored)."""
+    row = conn.query_one("SELECT manifest_raw, artifact FROM deployment_artifacts"
+                         " WHERE deployment_id = ?", (deployment_id,))
+    if row is None:
+        return None
+    return bytes(row["manifest_raw"]), bytes(row["artifact"])
 
 
 def get(conn: Connection, deployment_id: str) -> Row | None:

@@ -50,13 +50,27 @@ class PostgresConnection:
     def broken(self) -> bool:
         return self._conn.closed or self._conn.broken
 
+    def _translate(self, exc: psycopg.Error) -> Exception:
+        """The portable exception for a psycopg error (``exc`` itself when it has none).
+
+        Operational errors (server gone, admin shutdown, deadlock and serialisation
+        failures) and any error on a connection that is now broken or closed (psycopg then
+        raises ``InterfaceError``) mean "try again later": ``DatabaseUnavailable``.
+        """
+        if isinstance(exc, psycopg.errors.IntegrityError):
+            return IntegrityError(str(exc))
+        if isinstance(exc, psycopg.OperationalError) or self.broken:
+            return DatabaseUnavailable(str(exc))
+        return exc
+
     def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
         try:
             return self._conn.execute(to_pg(sql), tuple(params))
-        except psycopg.errors.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            mapped = self._translate(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._cursor(sql, params).rowcount
@@ -65,10 +79,11 @@ class PostgresConnection:
         try:
             with self._conn.cursor() as cur:
                 cur.executemany(to_pg(sql), [tuple(r) for r in rows])
-        except psycopg.errors.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            mapped = self._translate(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._cursor(sql, params).fetchall())
@@ -89,10 +104,11 @@ class PostgresConnection:
         try:
             with self._conn.transaction():
                 yield self
-        except psycopg.errors.IntegrityError as exc:
-            raise IntegrityError(str(exc)) from exc
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        except psycopg.Error as exc:
+            mapped = self._translate(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         finally:
             self._depth = 0
 

@@ -37,7 +37,7 @@ def create(conn: Connection, run_id: str, seq: int, token: str,
     metadata_json = None if metadata is None else json.dumps(metadata)
     status = "pending"
     events.append(conn, run_id, "hook_created", hook_id, {"token": token, "seq": seq}, at)
-    conn.lock("hook-token")
+    conn.lock(f"hook-token:{token}")  # check-then-insert of one token, not of every token
     if get_live_by_token(conn, token) is None:
         conn.execute(
             "INSERT INTO workflow_hooks (id, run_id, seq, token, status, metadata_json,"

@@ -1,18 +1,20 @@
 """The durable queue: messages that wake a run (``kind='run'``) or run one dispatched step
 (``kind='step'``).
 
-A message is claimed atomically (inside ``BEGIN IMMEDIATE``) by writing a fresh claim token,
-the owner (host, pid) and a lease expiry; the heartbeat extends leases; every engine write
-checks ``holds()`` first, so a process whose lease was lost (or whose run was cancelled)
-cannot write. There is at most one run message per run: a wake-up that arrives while the run
-is being executed sets ``rewake`` so finishing the claim makes the message visible again
-instead of deleting it.
+A message is claimed atomically (inside ``BEGIN IMMEDIATE`` on SQLite; with ``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, so claimers on many nodes never wait on each other) by writing a
+fresh claim token, the owner (host, pid) and a lease expiry; the heartbeat extends leases;
+every engine write checks ``holds()`` first, so a process whose lease was lost (or whose run
+was cancelled) cannot write. There is at most one run message per run: a wake-up that
+arrives while the run is being executed sets ``rewake`` so finishing the claim makes the
+message visible again instead of deleting it.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
 from workflow_studio.compute.ids import new_id
 from workflow_studio.worker.clock import now_ms
@@ -23,23 +25,49 @@ _CANDIDATES = 16
 
 def enqueue_run(conn: Connection, run_id: str, deployment_id: str,
                 concurrency_limit: int | None = None, visible_at: int | None = None) -> None:
-    """Make sure the run will be executed at ``visible_at`` (now by default) or sooner."""
+    """Make sure the run will be executed at ``visible_at`` (now by default) or sooner.
+
+    On PostgreSQL the run's message is read ``FOR UPDATE``: a wake-up racing with the claim
+    that finishes (deletes) the message waits for it, then sees the row gone and inserts a
+    fresh one, instead of setting ``rewake`` on a row that is about to disappear.
+    """
     at = now_ms()
     visible_at = at if visible_at is None else visible_at
-    existing = conn.query_one(
-        "SELECT id, claim_token, visible_at FROM queue_messages WHERE run_id = ?"
-        " AND kind = 'run'", (run_id,))
-    if existing is None:
-        conn.execute(
-            "INSERT INTO queue_messages (id, kind, run_id, deployment_id, concurrency_limit,"
-            " visible_at, created_at) VALUES (?, 'run', ?, ?, ?, ?, ?)",
-            (new_id("msg"), run_id, deployment_id, concurrency_limit, visible_at, at))
-    elif existing["claim_token"] is not None:
-        if visible_at <= at:
-            conn.execute("UPDATE queue_messages SET rewake = 1 WHERE id = ?", (existing["id"],))
-    elif visible_at < existing["visible_at"]:
-        conn.execute("UPDATE queue_messages SET visible_at = ? WHERE id = ?",
-                     (visible_at, existing["id"]))
+    lock = " FOR UPDATE" if conn.dialect == "postgres" else ""
+    for _ in range(3):
+        existing = conn.query_one(
+            "SELECT id, claim_token, visible_at FROM queue_messages WHERE run_id = ?"
+            " AND kind = 'run'" + lock, (run_id,))
+        if existing is None:
+            if conn.execute(
+                    "INSERT INTO queue_messages (id, kind, run_id, deployment_id,"
+                    " concurrency_limit, visible_at, created_at)"
+                    " VALUES (?, 'run', ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (new_id("msg"), run_id, deployment_id, concurrency_limit, visible_at, at)):
+                _notify(conn)
+                return
+            continue  # another transaction inserted it meanwhile: update that one
+        if existing["claim_token"] is not None:
+            if visible_at <= at:
+                conn.execute("UPDATE queue_messages SET rewake = 1 WHERE id = ?",
+                             (existing["id"],))
+        elif visible_at < existing["visible_at"]:
+            conn.execute("UPDATE queue_messages SET visible_at = ? WHERE id = ?",
+                         (visible_at, existing["id"]))
+            _notify(conn)
+        return
+
+
+def _notify(conn: Connection) -> None:
+    """Tell every node's executors (LISTEN ``channel``) that work may be due, at commit."""
+    if conn.dialect == "postgres":
+        conn.execute("SELECT pg_notify(?, '')", (notify_channel(conn),))
+
+
+def notify_channel(conn: Any) -> str:
+    """The NOTIFY channel of this schema (several environments may share one database);
+    ``conn`` is a connection or a ``Database``."""
+    return f"ws_wake_{getattr(conn, 'schema', 'workflow_studio')}"[:63]
 
 
 def enqueue_step(conn: Connection, run_id: str, step_seq: int, deployment_id: str,
@@ -50,22 +78,26 @@ def enqueue_step(conn: Connection, run_id: str, step_seq: int, deployment_id: st
         " concurrency_limit, visible_at, created_at) VALUES (?, 'step', ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT DO NOTHING",
         (new_id("msg"), run_id, step_seq, deployment_id, concurrency_limit, at, at))
+    _notify(conn)
 
 
 def claim(conn: Connection, host: str, pid: int, lease_ms: int,
           skip_deployments: Iterable[str] = ()) -> Row | None:
     """Claim one due message (or one whose lease expired); None when nothing is due.
 
-    Must run inside a write transaction so no two claimers see the same candidate.
+    Must run inside a write transaction so no two claimers see the same candidate: SQLite's
+    write lock serialises claimers; on PostgreSQL candidates are locked ``FOR UPDATE SKIP
+    LOCKED`` (claimers skip each other's rows) and only a deployment's concurrency count is
+    serialised, by an advisory lock per deployment.
     """
-    conn.lock("queue-claim")  # SQLite: no-op under BEGIN IMMEDIATE; PostgreSQL: serialise
     at = now_ms()
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgres" else ""
     candidates = conn.query(
         "SELECT * FROM queue_messages WHERE claim_token IS NOT NULL AND lease_expires_at < ?"
-        " LIMIT ?", (at, _CANDIDATES))
+        " LIMIT ?" + skip_locked, (at, _CANDIDATES))
     candidates += conn.query(
         "SELECT * FROM queue_messages WHERE claim_token IS NULL AND visible_at <= ?"
-        " ORDER BY visible_at LIMIT ?", (at, _CANDIDATES))
+        " ORDER BY visible_at LIMIT ?" + skip_locked, (at, _CANDIDATES))
     skip = set(skip_deployments)
     full: set[str] = set()
     for message in candidates:
@@ -74,6 +106,7 @@ def claim(conn: Connection, host: str, pid: int, lease_ms: int,
             continue
         limit = message["concurrency_limit"]
         if limit:
+            conn.lock(f"queue-concurrency:{deployment}")
             row = conn.query_one(
                 "SELECT COUNT(*) AS n FROM queue_messages WHERE deployment_id = ? AND"
                 " claim_token IS NOT NULL AND lease_expires_at >= ?", (deployment, at))
@@ -124,6 +157,8 @@ def finish(conn: Connection, message_id: str, token: str,
             "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
             " claimed_by_pid = NULL, lease_expires_at = NULL, rewake = 0, visible_at = ?"
             " WHERE id = ?", (next_visible_at, message_id))
+        if next_visible_at <= now_ms():
+            _notify(conn)
     return True
 
 
@@ -133,15 +168,19 @@ def release(conn: Connection, message_id: str, token: str) -> None:
         "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
         " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ? WHERE id = ?"
         " AND claim_token = ?", (now_ms(), message_id, token))
+    _notify(conn)
 
 
 def release_owner(conn: Connection, host: str, pid: int) -> int:
     """Release every claim of a dead process (gunicorn's ``child_exit``)."""
-    return conn.execute(
+    released = conn.execute(
         "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
         " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ?"
         " WHERE claim_token IS NOT NULL AND claimed_by_pid = ? AND claimed_by_host = ?",
         (now_ms(), pid, host))
+    if released:
+        _notify(conn)
+    return released
 
 
 def extend(conn: Connection, tokens: list[str], lease_expires_at: int) -> None:
@@ -157,7 +196,7 @@ def next_due(conn: Connection) -> int | None:
     row = conn.query_one(
         "SELECT MIN(t) AS t FROM (SELECT MIN(visible_at) AS t FROM queue_messages WHERE"
         " claim_token IS NULL UNION ALL SELECT MIN(lease_expires_at) FROM queue_messages"
-        " WHERE claim_token IS NOT NULL)")
+        " WHERE claim_token IS NOT NULL) AS due")
     return row["t"] if row and row["t"] is not None else None
 
 
