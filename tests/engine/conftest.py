@@ -1,9 +1,10 @@
-"""Engine fixtures: a local world on a fresh SQLite file, installed as the process's world."""
+"""Engine fixtures: a local world on the test's backend (a fresh SQLite file or PostgreSQL
+schema), installed as the process's world."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -13,14 +14,14 @@ from workflow_studio.local_world import LocalWorld
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[LocalWorld]:
+def world(make_database: Callable[..., Any]) -> Iterator[LocalWorld]:
     flows.calls.clear()
     flows.switches.clear()
     flows.seen_values.clear()
     for event in flows.gates.values():
         event.set()  # release anything a previous test left blocked
     flows.gates.clear()
-    local = LocalWorld(tmp_path / "local.db", slots=4)
+    local = LocalWorld(slots=4, database=make_database("local.db"))
     previous = sdk.set_world(local)
     yield local
     for event in flows.gates.values():

@@ -1,8 +1,15 @@
-"""Writes the audit row for each state-changing request and each auth failure."""
+"""Writes the audit row for each state-changing request and each auth failure.
+
+The row is written by the ``after_request`` hook, in its own statement, unless the route
+already wrote it inside its own transaction with ``record_in`` (the trigger does: one
+commit instead of two on the hottest route, and the row can never exist without the run or
+the run without the row). Either way each request gets exactly one row.
+"""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, g, request
 
@@ -15,27 +22,46 @@ log = logging.getLogger("workflow_studio.audit")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def _write(c: Any, status: int, run_id: str | None, auth_failure: bool = False) -> None:
+    metadata = {"correlation_id": g.get("correlation_id")}
+    if run_id:
+        metadata["run_id"] = run_id
+    if auth_failure:
+        metadata["auth_failure"] = True
+    audit_repo.record(
+        c, created_at=now_ms(), key_id=g.get("key_id"), method=request.method,
+        route=request.url_rule.rule if request.url_rule else request.path,
+        path=request.path, status=status, correlation_id=g.get("correlation_id", "-"),
+        run_id=run_id, metadata=metadata,
+    )
+
+
+def record_in(c: Any, status: int, run_id: str | None) -> None:
+    """Write this request's audit row now, inside the caller's open transaction.
+
+    Call ``committed()`` once that transaction has committed; until then the hook still
+    writes a row (e.g. for the error response of a rolled-back trigger).
+    """
+    _write(c, status, run_id)
+
+
+def committed() -> None:
+    """The row written by ``record_in`` is durable: the after_request hook must skip."""
+    g.audited = True
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _audit(response: Response) -> Response:
+        if g.get("audited", False):
+            return response
         auth_failure = response.status_code in (401, 403) and g.get("auth_failed", False)
         if request.method not in STATE_CHANGING and not auth_failure:
             return response
         if request.url_rule is None and not auth_failure:
             return response  # nothing was routed, nothing changed
-        metadata = {"correlation_id": g.get("correlation_id")}
-        if g.get("run_id"):
-            metadata["run_id"] = g.run_id
-        if auth_failure:
-            metadata["auth_failure"] = True
         try:
-            audit_repo.record(
-                conn(), created_at=now_ms(), key_id=g.get("key_id"), method=request.method,
-                route=request.url_rule.rule if request.url_rule else request.path,
-                path=request.path, status=response.status_code,
-                correlation_id=g.get("correlation_id", "-"), run_id=g.get("run_id"),
-                metadata=metadata,
-            )
+            _write(conn(), response.status_code, g.get("run_id"), auth_failure)
         except DatabaseUnavailable as exc:
             log.error("audit entry not written: %s", exc)
         return response

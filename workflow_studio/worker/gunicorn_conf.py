@@ -60,9 +60,25 @@ logconfig_dict = {
 
 
 def post_worker_init(worker):
-    """Connect, migrate and seed keys in the new process; fail the boot loudly if we can't."""
+    """Connect, migrate and seed keys in the new process; fail the boot loudly if we can't.
+
+    On PostgreSQL a server that is merely down (a restart, a failover) does not stop the
+    boot: a worker respawned during an outage serves 503 ``database_unavailable`` and its
+    executor backs off until the database answers, instead of halting the whole node."""
+    from workflow_studio.worker.storage import DatabaseUnavailable
+
+    db = worker.wsgi.extensions["workflow_studio"].db
+    if db.dialect == "sqlite":  # WAL checkpoints off the commit path (storage/sqlite.py)
+        from workflow_studio.worker.storage.sqlite import start_background_checkpoints
+        start_background_checkpoints(db.target)
     try:
-        worker.wsgi.extensions["workflow_studio"].db.connection()
+        db.connection()
+    except DatabaseUnavailable as exc:
+        if db.dialect != "postgres":
+            worker.log.error("workflow-studio: database not usable: %s", exc)
+            sys.exit(3)
+        worker.log.warning("workflow-studio: database unavailable at boot (will retry): %s",
+                           exc)
     except Exception as exc:
         worker.log.error("workflow-studio: database not usable: %s", exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning

@@ -2,7 +2,8 @@
 
 ``start_for_app`` runs in ``post_worker_init`` (after the fork, so every connection belongs
 to the process that uses it): it builds the executor whose code source is the run's pinned
-deployment, loaded from the artifact directory. ``release_dead_worker`` runs in the master's
+deployment, loaded from the artifact directory (fetched from PostgreSQL and verified when
+this node never received it). ``release_dead_worker`` runs in the master's
 ``child_exit``: it releases a dead worker's claims at once so another process resumes its
 runs without waiting for the lease to expire.
 """
@@ -32,14 +33,29 @@ def start_for_app(app: Any) -> Executor:
     settings: Settings = state.settings
     db = state.db
 
+    from workflow_studio.worker.deployments.fetch import database_fetcher
+    fetch = database_fetcher(db, settings)  # a node that never saw the upload fetches it
+
+    registries: dict[str, Registry] = {}  # per run resumed: skip resolving paths again
+
     def resolve_registry(deployment_id: str) -> Registry:
-        from workflow_studio.worker.deployments.loader import load_deployment
-        return load_deployment(settings.artifact_path, deployment_id).registry
+        registry = registries.get(deployment_id)
+        if registry is None:
+            from workflow_studio.worker.deployments.loader import load_deployment
+            registry = load_deployment(settings.artifact_path, deployment_id, fetch).registry
+            registries[deployment_id] = registry
+        return registry
+
+    timeouts: dict[str, float | None] = {}  # a deployment's step timeout never changes
 
     def step_timeout(deployment_id: str) -> float | None:
-        from workflow_studio.worker.storage import deployments as deployments_repo
-        row = deployments_repo.get(db.connection(), deployment_id)
-        return row.get("step_timeout") if row else None
+        if deployment_id not in timeouts:
+            from workflow_studio.worker.storage import deployments as deployments_repo
+            row = deployments_repo.get(db.connection(), deployment_id)
+            if row is None:
+                return None
+            timeouts[deployment_id] = row.get("step_timeout")
+        return timeouts[deployment_id]
 
     executor = Executor(db, resolve_registry, slots=settings.executor_slots,
                         lease_seconds=settings.lease_seconds, step_timeout=step_timeout,
@@ -58,7 +74,7 @@ def stop_current(timeout: float) -> None:
 
 def release_dead_worker(settings: Settings, pid: int) -> int:
     """Release the claims of worker process ``pid`` (on this host); returns how many."""
-    db = open_database(settings)
+    db = open_database(settings, migrate=False)  # its workers migrated it: no round trips
     try:
         conn = db.connection()
         with conn.transaction():

@@ -9,8 +9,12 @@ signals a condition variable, so an idle slot starts at once; when the process h
 slot it rings its peers' doorbells (``wakeups``: a Unix datagram socket per process, which
 costs nothing to wait on). Timers (a sleep ending, a retry, a hook timeout, a lease expiring)
 bound the heartbeat's wait, so they fire on time; a safety poll every
-``SAFETY_POLL`` s looks at the queue in case a bell was missed (and is the only mechanism
-when the database is shared across machines).
+``SAFETY_POLL`` s looks at the queue in case a bell was missed.
+
+On PostgreSQL (many processes on many machines) the doorbells are LISTEN/NOTIFY
+(``notify.py``): every enqueue notifies at commit and each process's listener wakes its idle
+slots, on every node. While the listener is connected the safety poll slows to
+``PG_SAFETY_POLL``; while it is not, the poll is the fallback.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from workflow_studio.worker.storage.world import queue, runs, streams
 
 log = logging.getLogger("workflow_studio.engine")
 SAFETY_POLL = 0.25
+PG_SAFETY_POLL = 1.0  # with a connected LISTEN; leases and timers still bound the wait
 PURGE_INTERVAL = 60.0  # expired idempotency keys are deleted this often (and when met)
 
 
@@ -58,7 +63,11 @@ class Executor:
         self._run_cond = threading.Condition()
         self._next_timer: int | None = None
         self.bell = WakeChannel(channel_dir(db.target) if db.dialect == "sqlite" else None)
+        self.listener: Any = None
         self._active: dict[str, Row] = {}
+        # Claims whose processing died of DatabaseUnavailable: given back by the heartbeat
+        # once the database answers again (sooner than waiting for the lease to expire).
+        self._orphans: list[Row] = []
         self._threads: list[threading.Thread] = []
 
     # -- engine callbacks ------------------------------------------------------------
@@ -98,6 +107,11 @@ class Executor:
     def start(self) -> Executor:
         self.pid = os.getpid()
         self.bell.open()
+        if self.db.dialect == "postgres":
+            from workflow_studio.worker.engine.notify import Listener
+            channel = queue.notify_channel(self.db)
+            self.listener = Listener(self.db.target, channel, self._notified,
+                                     name=f"{self.name}-listener").start()
         for index in range(self.slots):
             thread = threading.Thread(target=self._slot, name=f"{self.name}-slot-{index}",
                                       daemon=True)
@@ -111,9 +125,20 @@ class Executor:
         # due, so a starting process opens one connection, not one per slot.
         return self
 
+    def _notified(self, count: int) -> None:
+        """A NOTIFY arrived (``count`` 1): start an idle slot. The listener (re)connected
+        (``count`` 0): notifications may have been missed, so the heartbeat looks at the
+        queue now (and wakes only as many slots as there is due work)."""
+        if count:
+            self.wake(count)
+        else:
+            self.bell.ring_self()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let running work finish up to ``timeout``; release the rest."""
         self.stopping = True
+        if self.listener is not None:
+            self.listener.stop(0)
         self.bell.ring_self()
         with self._cond:
             self._cond.notify_all()
@@ -142,6 +167,12 @@ class Executor:
 
     def _claim(self) -> Row | None:
         conn = self.db.connection()
+        if conn.dialect == "sqlite":
+            # A read first (WAL: no lock): a slot finding nothing to do must not queue for
+            # SQLite's single write lock, which every trigger and commit needs.
+            due = queue.next_due(conn)
+            if due is None or due > now_ms():
+                return None
         with conn.transaction():
             message = queue.claim(conn, self.host, self.pid, self.lease_ms)
             if message is not None and message["kind"] == "run":
@@ -165,6 +196,10 @@ class Executor:
             self._active[message["claim_token"]] = message
             try:
                 runner.process(self, self.db.connection(), message)
+            except DatabaseUnavailable as exc:
+                log.warning("database unavailable while processing %s (run %s): %s",
+                            message["id"], message["run_id"], exc)
+                self._orphans.append(message)
             except Exception:
                 log.exception("executor failed processing %s (run %s)", message["id"],
                               message["run_id"])
@@ -177,9 +212,15 @@ class Executor:
         next_beat = time.monotonic() + interval
         next_purge = time.monotonic() + PURGE_INTERVAL
         while not self.stopping:
-            wait = SAFETY_POLL
+            listening = self.listener is not None and self.listener.connected
+            wait = PG_SAFETY_POLL if listening else SAFETY_POLL
             try:
                 conn = self.db.connection()
+                while self._orphans:
+                    orphan = self._orphans[0]
+                    queue.release(conn, orphan["id"], orphan["claim_token"])
+                    self._orphans.pop(0)
+                    self.wake(1)
                 if time.monotonic() >= next_beat:
                     tokens = list(self._active.copy())  # copy(): atomic under the GIL
                     if tokens:

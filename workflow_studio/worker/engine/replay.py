@@ -49,6 +49,15 @@ class StepRecord:
         self.row, self.values = row, values
 
 
+class PreparedBatch:
+    """Consecutive step records whose statements ``Replay.prepare`` already built."""
+
+    __slots__ = ("prepared", "records")
+
+    def __init__(self, records: list[StepRecord], prepared: steps.PreparedSteps) -> None:
+        self.records, self.prepared = records, prepared
+
+
 class Suspend(BaseException):
     """Unwind the workflow function: the run parks until ``wake_at`` (or an outside wake)."""
 
@@ -86,19 +95,35 @@ class Replay:
         self.interrupt = Suspend(waiting, wake_at)
         return self.interrupt
 
-    def flush(self, conn: Connection) -> None:
-        """Write everything pending, in call order; runs of step records in one batch."""
+    def prepare(self) -> None:
+        """Build the statements of buffered step records now, before the write transaction
+        that ``flush`` runs in: SQLite has one write lock, so it should be held to execute
+        statements, not to build ids and JSON."""
+        if not any(isinstance(w, StepRecord) for w in self.pending):
+            return
+        out: list[Any] = []
         batch: list[StepRecord] = []
         for write in [*self.pending, None]:
             if isinstance(write, StepRecord):
                 batch.append(write)
                 continue
             if batch:
-                step_ids = steps.record_completed(conn, [r.values for r in batch])
-                for record, step_id in zip(batch, step_ids, strict=True):
-                    record.row["id"] = step_id
+                out.append(PreparedBatch(batch, steps.prepare_completed(
+                    [r.values for r in batch])))
                 batch = []
             if write is not None:
+                out.append(write)
+        self.pending = out
+
+    def flush(self, conn: Connection) -> None:
+        """Write everything pending, in call order; runs of step records in one batch."""
+        self.prepare()
+        for write in self.pending:
+            if isinstance(write, PreparedBatch):
+                step_ids = steps.write_completed(conn, write.prepared)
+                for record, step_id in zip(write.records, step_ids, strict=True):
+                    record.row["id"] = step_id
+            else:
                 write(conn)
         self.pending.clear()
         self.flushed_at = time.monotonic()

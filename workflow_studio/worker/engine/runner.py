@@ -18,6 +18,7 @@ from workflow_studio.authoring.errors import NonDeterministicReplayError, StepFa
 from workflow_studio.compute import payloads
 from workflow_studio.worker.clock import now_ms
 from workflow_studio.worker.engine import log as replay_log
+from workflow_studio.worker.engine import service
 from workflow_studio.worker.engine.attempts import StepContext, run_attempt
 from workflow_studio.worker.engine.replay import Replay, Suspend
 from workflow_studio.worker.storage.base import Connection, Row
@@ -55,6 +56,8 @@ class Execution:
     @contextmanager
     def fenced(self) -> Iterator[Connection]:
         conn = self.conn
+        if self.replay is not None:
+            self.replay.prepare()  # ids and JSON built before the write lock is taken
         try:
             with conn.transaction():
                 status = queue.fence(conn, self.message["id"], self.message["claim_token"],
@@ -107,6 +110,7 @@ def process(engine: Any, conn: Connection, message: Row) -> None:
             if queue.holds(conn, message["id"], message["claim_token"]):
                 queue.delete(conn, message["id"])
     engine.run_changed()
+    service.run_changed(run["id"])
 
 
 def _finish_run(execution: Execution) -> None:

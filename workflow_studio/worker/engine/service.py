@@ -2,12 +2,20 @@
 resume a hook, and render runs, steps and events as the API's JSON.
 
 Each operation is one transaction; the caller wakes its process's executor afterwards.
+
+Long-polls (``GET /v1/runs/:id?wait``, ``POST /v1/runs?wait``) wait on ``watch(run_id)``:
+the runner calls ``run_changed(run_id)`` after each message it processes, so a run finished
+by this process answers its waiters at once (and wakes only them); a run finished by another
+process is seen by ``await_run``'s short, growing re-reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from workflow_studio.compute import payloads
@@ -41,21 +49,81 @@ def wake(count: int = 1) -> None:
         _executor.wake(count)
 
 
+_watch_lock = threading.Lock()
+_watchers: dict[str, list[threading.Event]] = {}
+
+
+@contextlib.contextmanager
+def watch(run_id: str) -> Iterator[threading.Event]:
+    """An event set whenever this process changes ``run_id``; register before reading."""
+    event = threading.Event()
+    with _watch_lock:
+        _watchers.setdefault(run_id, []).append(event)
+    try:
+        yield event
+    finally:
+        with _watch_lock:
+            waiting = _watchers.get(run_id, [])
+            if event in waiting:
+                waiting.remove(event)
+            if not waiting:
+                _watchers.pop(run_id, None)
+
+
+def run_changed(run_id: str) -> None:
+    """Wake this process's long-polls on ``run_id`` (called by the runner)."""
+    if run_id not in _watchers:  # the common case, without the lock
+        return
+    with _watch_lock:
+        for event in _watchers.get(run_id, ()):
+            event.set()
+
+
+def await_run(run_id: str, read: Callable[[], Row | None], row: Row, wait: float) -> Row:
+    """Re-read the run until it ends or ``wait`` seconds pass; return the last row.
+
+    A change made in this process wakes us at once (``watch``); one made elsewhere is seen
+    within 1-20 ms (the re-read interval grows while nothing happens).
+    """
+    if wait <= 0 or row["status"] in TERMINAL_RUN_STATUSES:
+        return row
+    deadline = time.monotonic() + wait
+    pause = 0.001
+    with watch(run_id) as changed:
+        row = read() or row  # registered first: a change from now on sets ``changed``
+        while row["status"] not in TERMINAL_RUN_STATUSES:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            changed.wait(min(pause, left))
+            pause = min(0.02, pause * 2)
+            changed.clear()
+            row = read() or row
+    return row
+
+
 class HookNotFound(LookupError):
     """No live hook has this token."""
 
 
 def trigger(conn: Connection, workflow_name: str, args: Any, kwargs: Any, *,
             deployment_id: str, trigger_type: str,
-            concurrency_limit: int | None = None) -> Row:
+            concurrency_limit: int | None = None, input_json: str | None = None) -> Row:
     """Create a pending run, its ``run_created`` event and its queue message in one
-    transaction (joining the caller's, if any)."""
-    input_json = payloads.dumps({"args": tuple(args or ()), "kwargs": dict(kwargs or {})},
-                                "run arguments")
+    transaction (joining the caller's, if any). ``input_json`` (``encode_input(args,
+    kwargs)``, made before the caller's transaction) saves encoding under the write lock."""
+    if input_json is None:
+        input_json = encode_input(args, kwargs)
     with conn.transaction():
         run = runs.create(conn, workflow_name, deployment_id, trigger_type, input_json)
         queue.enqueue_run(conn, run["id"], deployment_id, concurrency_limit)
     return run
+
+
+def encode_input(args: Any, kwargs: Any) -> str:
+    """A run's stored input: its arguments as tagged JSON."""
+    return payloads.dumps({"args": tuple(args or ()), "kwargs": dict(kwargs or {})},
+                          "run arguments")
 
 
 def cancel(conn: Connection, run_id: str) -> Row:
@@ -84,8 +152,10 @@ def resume_hook(conn: Connection, token: str, payload: Any) -> Row:
         run = runs.get(conn, hook["run_id"])
         if run is None or run["status"] in TERMINAL_RUN_STATUSES:
             raise HookNotFound(token)
-        hooks.receive(conn, hook, payload_json)
+        # Lock order matches a finishing run (its message, then its hooks): the other
+        # order deadlocks on PostgreSQL when a resume races the run's end.
         queue.enqueue_run(conn, run["id"], run["deployment_id"])
+        hooks.receive(conn, hook, payload_json)
     return hook
 
 
@@ -130,5 +200,6 @@ def chunk_json(chunk: Row) -> dict[str, Any]:
             "done": bool(chunk["is_close"]), "createdAt": iso(chunk["created_at"])}
 
 
-__all__ = ["HookNotFound", "WorldConflict", "cancel", "current_executor", "install_executor",
-           "resume_hook", "run_json", "trigger", "wake"]
+__all__ = ["HookNotFound", "WorldConflict", "await_run", "cancel", "current_executor",
+           "install_executor", "resume_hook", "run_changed", "run_json", "trigger", "wake",
+           "watch"]

@@ -1,24 +1,25 @@
 """The runs API: trigger (idempotent), read, long-poll, list, events, steps, streams,
 cancel, and resume a hook.
 
-``POST /v1/runs`` writes the idempotency row, the run, its ``run_created`` event and its
-queue message in one transaction, then wakes this process's executor.
+``POST /v1/runs`` writes the idempotency row, the run, its ``run_created`` event, its queue
+message and the request's audit row in one transaction, then wakes this process's executor;
+with ``?wait`` it then long-polls the run like ``GET /v1/runs/:id?wait``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, g, request
+from flask import Blueprint, current_app, g, request
 
 from workflow_studio.compute import payloads
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
 from workflow_studio.compute.runs import (
+    MAX_WAIT_SECONDS,
     GetRunQuerySchema,
     ListRunsQuerySchema,
     PageQuerySchema,
@@ -27,6 +28,7 @@ from workflow_studio.compute.runs import (
 )
 from workflow_studio.compute.scopes import Scope
 from workflow_studio.compute.world import TERMINAL_STATUSES
+from workflow_studio.worker import auditing
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.engine import service
 from workflow_studio.worker.errors import ApiError
@@ -40,6 +42,7 @@ bp = Blueprint("runs", __name__)
 _trigger, _resume = TriggerRunSchema(), ResumeHookSchema()
 _get, _list, _page = GetRunQuerySchema(), ListRunsQuerySchema(), PageQuerySchema()
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+_TRIGGER_FIELDS = frozenset(_trigger.fields)
 
 
 def _run_or_404(run_id: str) -> dict[str, Any]:
@@ -71,20 +74,94 @@ def _deployment_for(c: Any, requested: str | None) -> dict[str, Any]:
     return row
 
 
+def _json_response(text: str, status: int, headers: dict[str, str] | None = None) -> Any:
+    """A response from JSON already serialised (once, for the idempotency row and the wire)."""
+    return current_app.response_class(text, status, headers, mimetype="application/json")
+
+
+def _await(run_id: str, row: dict[str, Any], wait: float) -> dict[str, Any]:
+    return service.await_run(run_id, lambda: runs.get(conn(), run_id), row, wait)
+
+
+def _trigger_wait() -> float:
+    """``?wait=`` of a trigger, bounded like GET's; other query parameters are ignored,
+    as they always were on this route."""
+    given = request.args.get("wait")
+    if given is None:
+        return 0.0
+    try:
+        wait = float(given)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_SECONDS:  # also rejects nan
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, "The query parameters are invalid.",
+                       fields={"wait": [f"Must be a number from 0 to {MAX_WAIT_SECONDS}."]})
+    return wait
+
+
+def _trigger_body() -> dict[str, Any]:
+    """The trigger's body. A well-formed body (the hot path) is checked by hand, which is
+    several times cheaper than the schema; anything else goes through the schema, so errors
+    read exactly as before."""
+    data = request.get_json(silent=True) if request.is_json and request.content_length else None
+    if (isinstance(data, dict) and data.keys() <= _TRIGGER_FIELDS
+            and isinstance(name := data.get("workflowName"), str) and 0 < len(name) <= 200
+            and isinstance(args := data.get("args", []), list)
+            and isinstance(kwargs := data.get("kwargs", {}), dict)
+            and all(isinstance(k, str) for k in kwargs)
+            and isinstance(deployment := data.get("deploymentId"), str | None)):
+        return {"workflowName": name, "args": args, "kwargs": kwargs,
+                "deploymentId": deployment}
+    return json_body(_trigger)
+
+
+def _prepare(data: dict[str, Any], c: Any) -> tuple[dict[str, Any], Any, Any, str]:
+    """(deployment, args, kwargs, input JSON) for a new run, or raise the ApiError it would
+    answer.
+
+    Read before the write transaction (a WAL read takes no lock), so the single write lock
+    is held only for the writes; ``deploymentId`` pins the run either way.
+    """
+    deployment = _deployment_for(c, data["deploymentId"])
+    if data["workflowName"] not in deployment["workflows"]:
+        raise ApiError(400, ErrorCode.UNKNOWN_WORKFLOW,
+                       f"Deployment {deployment['id']} has no workflow "
+                       f"{data['workflowName']!r}.", workflows=deployment["workflows"])
+    try:
+        args = payloads.from_jsonable(data["args"])
+        kwargs = payloads.from_jsonable(data["kwargs"])
+        input_json = service.encode_input(args, kwargs)
+    except (ValueError, TypeError, KeyError, payloads.PayloadError) as exc:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST,
+                       f"args/kwargs hold an invalid tagged value: {exc}") from None
+    return deployment, args, kwargs, input_json
+
+
 @bp.post("/v1/runs")
 @requires(Scope.TRIGGER_WRITE)
 def trigger_run() -> Any:
+    """Trigger a run; with ``?wait=S`` (<= 30) answer when it ends (200) or after S (202).
+
+    The idempotency row, the run, its first event, its queue message and this request's
+    audit row commit together. A replay (same key and payload) answers the first response,
+    or, with ``?wait``, waits for that same run and answers with its current state.
+    """
     key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
     if not key:
         raise ApiError(409, ErrorCode.IDEMPOTENCY_REQUIRED,
                        f"POST /v1/runs needs an {IDEMPOTENCY_HEADER} header.")
     if len(key) > 255:
         raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{IDEMPOTENCY_HEADER} is too long.")
-    data = json_body(_trigger)
+    wait = _trigger_wait()
+    data = _trigger_body()
     digest = hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":"))
                             .encode()).hexdigest()
     c = conn()
-    settings = state().settings
+    try:
+        prepared: Any = _prepare(data, c)
+    except ApiError as exc:
+        prepared = exc  # raised only if this is not a replay (a replay answers regardless)
+    retention_ms = state().settings.idempotency_retention_seconds * 1000
     with c.transaction():
         existing = idempotency.get(c, g.key_id, key)
         if existing is not None:
@@ -93,28 +170,36 @@ def trigger_run() -> Any:
                                f"{IDEMPOTENCY_HEADER} {key!r} was already used with a "
                                "different payload.")
             g.run_id = existing["run_id"]
-            return existing["response"], existing["status_code"], {
-                "Idempotent-Replayed": "true"}
-        deployment = _deployment_for(c, data["deploymentId"])
-        if data["workflowName"] not in deployment["workflows"]:
-            raise ApiError(400, ErrorCode.UNKNOWN_WORKFLOW,
-                           f"Deployment {deployment['id']} has no workflow "
-                           f"{data['workflowName']!r}.", workflows=deployment["workflows"])
-        try:
-            args = payloads.from_jsonable(data["args"])
-            kwargs = payloads.from_jsonable(data["kwargs"])
-        except (ValueError, TypeError, KeyError) as exc:
-            raise ApiError(400, ErrorCode.INVALID_REQUEST,
-                           f"args/kwargs hold an invalid tagged value: {exc}") from None
-        row = service.trigger(c, data["workflowName"], args, kwargs,
-                              deployment_id=deployment["id"], trigger_type="api",
-                              concurrency_limit=deployment.get("concurrency"))
-        body = service.run_json(row)
-        idempotency.record(c, g.key_id, key, digest, 202, body, row["id"],
-                           settings.idempotency_retention_seconds * 1000)
+        else:
+            if isinstance(prepared, ApiError):
+                raise prepared
+            deployment, args, kwargs, input_json = prepared
+            row = service.trigger(c, data["workflowName"], args, kwargs,
+                                  deployment_id=deployment["id"], trigger_type="api",
+                                  concurrency_limit=deployment.get("concurrency"),
+                                  input_json=input_json)
+            text = json.dumps(service.run_json(row), separators=(",", ":"))
+            idempotency.record(c, g.key_id, key, digest, 202, None, row["id"], retention_ms,
+                               response_json=text)
+            auditing.record_in(c, 202, row["id"])
+    if existing is not None:
+        replayed = {"Idempotent-Replayed": "true"}
+        if wait and existing["run_id"] and existing["status_code"] == 202:
+            current = runs.get(c, existing["run_id"])
+            if current is not None:
+                current = _await(current["id"], current, wait)
+                ended = current["status"] in TERMINAL_STATUSES
+                return service.run_json(current), 200 if ended else 202, replayed
+        return _json_response(existing["response_json"], existing["status_code"], replayed)
+    auditing.committed()
     g.run_id = row["id"]
     service.wake()
-    return body, 202
+    if wait:
+        row = _await(row["id"], row, wait)
+        if row["status"] in TERMINAL_STATUSES:
+            return service.run_json(row), 200
+        return service.run_json(row), 202
+    return _json_response(text, 202)
 
 
 @bp.get("/v1/runs/<run_id>")
@@ -122,18 +207,7 @@ def trigger_run() -> Any:
 def get_run(run_id: str) -> Any:
     wait = query_args(_get)["wait"]
     row = _run_or_404(run_id)
-    deadline = time.monotonic() + wait
-    executor = service.current_executor()
-    pause = 0.001  # adaptive: a run finishing in another process is seen within ~1-20 ms
-    while row["status"] not in TERMINAL_STATUSES and time.monotonic() < deadline:
-        step = min(pause, max(0.0, deadline - time.monotonic()))
-        pause = min(0.02, pause * 2)
-        if executor is not None:
-            executor.wait_for_change(step)
-        else:
-            time.sleep(step)
-        row = runs.get(conn(), run_id) or row
-    return service.run_json(row)
+    return service.run_json(_await(run_id, row, wait))
 
 
 def _ms(value: Any) -> int | None:
@@ -196,6 +270,7 @@ def cancel_run(run_id: str) -> Any:
         row = service.cancel(conn(), run_id)
     except WorldConflict as exc:
         raise ApiError(409, ErrorCode.RUN_TERMINAL, str(exc)) from None
+    service.run_changed(run_id)
     return service.run_json(row)
 
 

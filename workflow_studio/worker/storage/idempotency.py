@@ -27,22 +27,24 @@ def get(conn: Connection, scope: str, key: str) -> Row | None:
         conn.execute("DELETE FROM idempotency_keys WHERE scope = ? AND idempotency_key = ?",
                      (scope, key))
         return None
-    if row is not None:
-        row["response"] = json.loads(row["response_json"])
     return row
 
 
 def record(conn: Connection, scope: str, key: str, request_hash: str, status_code: int,
-           response: Any, run_id: str | None, retention_ms: int) -> None:
+           response: Any, run_id: str | None, retention_ms: int, *,
+           response_json: str | None = None) -> None:
+    """Store the first response (``response_json``: the same, already serialised)."""
     at = now_ms()
     conn.execute(
         "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, status_code,"
         " response_json, run_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (scope, key, request_hash, status_code, json.dumps(response), run_id, at,
+        (scope, key, request_hash, status_code,
+         json.dumps(response) if response_json is None else response_json, run_id, at,
          at + retention_ms))
 
 
 def purge_expired(conn: Connection, limit: int = 500) -> int:
     return conn.execute(
-        "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys"
-        " WHERE expires_at <= ? LIMIT ?)", (now_ms(), limit))
+        "DELETE FROM idempotency_keys WHERE (scope, idempotency_key) IN (SELECT scope,"
+        " idempotency_key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)",
+        (now_ms(), limit))

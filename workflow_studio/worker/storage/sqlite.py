@@ -1,8 +1,31 @@
-"""The SQLite dialect: WAL, busy timeout, foreign keys, ``BEGIN IMMEDIATE`` writes."""
+"""The SQLite dialect: WAL, busy timeout, foreign keys, ``BEGIN IMMEDIATE`` writes.
+
+Writers queue on an ``flock`` of ``<database>-writer.lock`` before ``BEGIN IMMEDIATE``.
+Why: SQLite's own busy handler *sleeps* (1, 2, 5, 10, ... ms) and retries, so with several
+threads and processes writing, a waiter sleeps milliseconds after the lock is already free:
+under load most of a worker's time went to those sleeps (profiled: ~20% of samples in
+``BEGIN IMMEDIATE``). The kernel wakes an ``flock`` waiter the moment the holder releases
+it. The lock is advisory and only orders writers that cooperate; SQLite's own locking still
+guards correctness, and a writer that cannot open the lock file falls back to it. A thread
+that already holds the file lock through another connection to the same file does not wait
+for itself (``flock`` has no timeout): it falls back to SQLite's busy timeout, as before.
+
+WAL checkpoints: by default SQLite checkpoints inside the ``COMMIT`` that crosses 1,000 WAL
+pages, so every ~50th trigger paid an fsync-bound 5-15 ms while holding the write lock (the
+p99 of a run, and a sixth of the lock's time under load). A gunicorn worker process calls
+``start_background_checkpoints``: a thread of its own then runs ``PASSIVE`` checkpoints (which
+never block writers) every ``CHECKPOINT_INTERVAL`` s after commits, and commits keep a far
+threshold only as a backstop. Checkpoints move committed pages from the WAL into the database
+file; what is durable, and when, does not change.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -11,6 +34,40 @@ from typing import Any
 from workflow_studio.worker.storage.base import DatabaseUnavailable, IntegrityError, Row
 
 _UNAVAILABLE = ("locked", "unable to open", "disk", "readonly")
+_held = threading.local()  # .paths: lock files this thread holds
+CHECKPOINT_INTERVAL = 0.1
+BACKSTOP_PAGES = 20_000  # ~80 MB of WAL: commits checkpoint only if the thread falls behind
+_background: dict[str, threading.Thread] = {}  # database path -> its checkpointer here
+_dirty: dict[str, bool] = {}  # database path -> committed since the last checkpoint
+
+
+def start_background_checkpoints(path: str) -> None:
+    """Checkpoint ``path``'s WAL from a thread of this process (see the module docstring).
+
+    Call it after forking (a gunicorn worker's ``post_worker_init``), before connecting."""
+    key = os.path.abspath(path)
+    running = _background.get(key)
+    if running is not None and running.is_alive():
+        return
+    thread = threading.Thread(target=_checkpoint_loop, args=(key,), daemon=True,
+                              name="sqlite-checkpoint")
+    _background[key] = thread
+    thread.start()
+
+
+def _checkpoint_loop(path: str) -> None:
+    conn: sqlite3.Connection | None = None
+    while True:
+        time.sleep(CHECKPOINT_INTERVAL)
+        if not _dirty.get(path):
+            continue
+        _dirty[path] = False
+        try:
+            if conn is None:
+                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:
+            _dirty[path] = True  # try again next time; the backstop still bounds the WAL
 
 
 class SqliteConnection:
@@ -29,6 +86,14 @@ class SqliteConnection:
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
         self._depth = 0
+        self._path = os.path.abspath(path)
+        if self._path in _background:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+        self._lock_fd: int | None = None
+        self._lock_path = os.path.abspath(f"{path}-writer.lock")
+        with contextlib.suppress(OSError):
+            # Our own open file description: flock then excludes other threads too.
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         self._enable_wal(busy_timeout_ms)
 
     def _enable_wal(self, busy_timeout_ms: int) -> None:
@@ -78,19 +143,44 @@ class SqliteConnection:
             finally:
                 self._depth -= 1
             return
-        self._run("BEGIN IMMEDIATE", ())
-        self._depth = 1
+        locked = self._writer_lock()
         try:
-            yield self
-        except BaseException:
+            self._run("BEGIN IMMEDIATE", ())
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                raise
             self._depth = 0
-            self._conn.execute("ROLLBACK")
-            raise
-        self._depth = 0
-        self._run("COMMIT", ())
+            self._run("COMMIT", ())
+            _dirty[self._path] = True
+        finally:
+            if locked:
+                _held.paths.discard(self._lock_path)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)  # type: ignore[arg-type]
+
+    def _writer_lock(self) -> bool:
+        """Queue behind other writers (see the module docstring); False if we could not."""
+        paths: set[str] | None = getattr(_held, "paths", None)
+        if paths is None:
+            paths = _held.paths = set()
+        if self._lock_fd is None or self._lock_path in paths:
+            return False
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except OSError:
+            return False
+        paths.add(self._lock_path)
+        return True
 
     def lock(self, name: str) -> None:
         """Nothing to do: BEGIN IMMEDIATE already holds the database's one write lock."""
 
     def close(self) -> None:
         self._conn.close()
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)
+            self._lock_fd = None

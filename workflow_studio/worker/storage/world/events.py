@@ -14,6 +14,19 @@ from workflow_studio.worker.clock import now_ms
 from workflow_studio.worker.storage.base import Connection, IntegrityError, Row
 from workflow_studio.worker.storage.world import WorldConflict
 
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # made once, not per event
+
+
+class RawJSON(str):
+    """A payload already encoded (compactly): stored as is. The engine's per-step events
+    have fixed shapes, so it formats them instead of encoding a dict per event."""
+
+
+def _payload_json(payload: Any) -> str | None:
+    if payload is None:
+        return None
+    return payload if isinstance(payload, RawJSON) else _encode(payload)
+
 
 def append(conn: Connection, run_id: str, event_type: str, correlation_id: str | None = None,
            payload: Any = None, at: int | None = None) -> str:
@@ -24,27 +37,36 @@ def append(conn: Connection, run_id: str, event_type: str, correlation_id: str |
             "INSERT INTO workflow_events (id, run_id, event_type, correlation_id, payload_json,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?)",
             (event_id, run_id, event_type, correlation_id,
-             None if payload is None else json.dumps(payload, separators=(",", ":")),
-             now_ms() if at is None else at))
+             _payload_json(payload), now_ms() if at is None else at))
     except IntegrityError as exc:
         raise WorldConflict(
             f"{event_type} for {correlation_id or run_id} already recorded") from exc
     return event_id
 
 
-def append_many(conn: Connection, rows: list[tuple[str, str, str | None, Any, int]]) -> None:
-    """Append several (run_id, event_type, correlation_id, payload, at) events at once."""
+def prepare_many(rows: list[tuple[str, str, str | None, Any, int]]
+                 ) -> tuple[str, list[Any]]:
+    """The statement ``append_many`` runs, built without a connection (so a caller can
+    build it before taking the write lock)."""
     values = []
     for run_id, event_type, correlation_id, payload, at in rows:
         values.extend((new_id("evnt"), run_id, event_type, correlation_id,
-                       None if payload is None else json.dumps(payload, separators=(",", ":")),
-                       at))
+                       _payload_json(payload), at))
     marks = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
+    return ("INSERT INTO workflow_events (id, run_id, event_type, correlation_id,"
+            f" payload_json, created_at) VALUES {marks}", values)
+
+
+def execute_prepared(conn: Connection, statement: tuple[str, list[Any]]) -> None:
     try:
-        conn.execute("INSERT INTO workflow_events (id, run_id, event_type, correlation_id,"
-                     f" payload_json, created_at) VALUES {marks}", values)
+        conn.execute(*statement)
     except IntegrityError as exc:
         raise WorldConflict(f"creation event already recorded: {exc}") from exc
+
+
+def append_many(conn: Connection, rows: list[tuple[str, str, str | None, Any, int]]) -> None:
+    """Append several (run_id, event_type, correlation_id, payload, at) events at once."""
+    execute_prepared(conn, prepare_many(rows))
 
 
 def _public(row: Row) -> Row:

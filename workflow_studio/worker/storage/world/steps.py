@@ -16,6 +16,8 @@ from workflow_studio.worker.storage.base import Connection, Row
 from workflow_studio.worker.storage.world import WorldConflict, events
 
 FINAL = ("completed", "failed")
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+_FIRST_ATTEMPT = events.RawJSON('{"attempt":1}')  # what {"attempt": 1} encodes to
 
 
 def for_run(conn: Connection, run_id: str) -> list[Row]:
@@ -52,27 +54,53 @@ def record_completed(conn: Connection, records: list[tuple[str, int, str, str | 
     input_json, output_json, started_at, completed_at): the rows and their created/started/
     completed events in two statements per 50 steps (the hot path; 50 keeps each statement
     under SQLite's historical limit of 999 parameters)."""
-    if len(records) > 50:
-        return [*record_completed(conn, records[:50]), *record_completed(conn, records[50:])]
-    ids: list[str] = []
-    rows: list[Any] = []
-    event_rows: list[tuple[str, str, str | None, Any, int]] = []
-    for run_id, seq, name, input_json, output_json, started_at, at in records:
-        step_id = new_id("step")
-        ids.append(step_id)
-        rows.extend((step_id, run_id, seq, name, input_json, output_json, started_at,
-                     started_at, at, at))
-        event_rows += [(run_id, "step_created", step_id, {"stepName": name, "seq": seq},
-                        started_at),
-                       (run_id, "step_started", step_id, {"attempt": 1}, started_at),
-                       (run_id, "step_completed", step_id, None, at)]
-    marks = ", ".join("(?, ?, ?, ?, 'completed', ?, ?, 1, ?, ?, ?, ?)" for _ in records)
-    conn.execute(
-        "INSERT INTO workflow_steps (id, run_id, seq, step_name, status, input_json,"
-        " output_json, attempt, created_at, started_at, completed_at, updated_at)"
-        f" VALUES {marks}", rows)
-    events.append_many(conn, event_rows)
-    return ids
+    return write_completed(conn, prepare_completed(records))
+
+
+class PreparedSteps:
+    """``record_completed``'s statements, built before the write transaction."""
+
+    __slots__ = ("ids", "statements")
+
+    def __init__(self, ids: list[str], statements: list[tuple[str, list[Any], bool]]) -> None:
+        self.ids, self.statements = ids, statements
+
+
+def prepare_completed(records: list[tuple[str, int, str, str | None, str, int, int]]
+                      ) -> PreparedSteps:
+    """Ids and statements for ``record_completed``, built without a connection: the engine
+    builds them before it takes the write lock, so the lock is held only to execute."""
+    prepared = PreparedSteps([], [])
+    for start in range(0, len(records), 50):
+        chunk = records[start:start + 50]
+        rows: list[Any] = []
+        event_rows: list[tuple[str, str, str | None, Any, int]] = []
+        for run_id, seq, name, input_json, output_json, started_at, at in chunk:
+            step_id = new_id("step")
+            prepared.ids.append(step_id)
+            rows.extend((step_id, run_id, seq, name, input_json, output_json, started_at,
+                         started_at, at, at))
+            created = events.RawJSON(f'{{"stepName":{_encode(name)},"seq":{seq}}}')
+            event_rows += [(run_id, "step_created", step_id, created, started_at),
+                           (run_id, "step_started", step_id, _FIRST_ATTEMPT, started_at),
+                           (run_id, "step_completed", step_id, None, at)]
+        marks = ", ".join("(?, ?, ?, ?, 'completed', ?, ?, 1, ?, ?, ?, ?)" for _ in chunk)
+        prepared.statements.append((
+            "INSERT INTO workflow_steps (id, run_id, seq, step_name, status, input_json,"
+            " output_json, attempt, created_at, started_at, completed_at, updated_at)"
+            f" VALUES {marks}", rows, False))
+        prepared.statements.append((*events.prepare_many(event_rows), True))
+    return prepared
+
+
+def write_completed(conn: Connection, prepared: PreparedSteps) -> list[str]:
+    """Execute what ``prepare_completed`` built; returns the step ids."""
+    for sql, params, is_events in prepared.statements:
+        if is_events:
+            events.execute_prepared(conn, (sql, params))
+        else:
+            conn.execute(sql, params)
+    return prepared.ids
 
 
 def _check_open(step: Row) -> None:

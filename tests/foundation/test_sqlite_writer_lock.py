@@ -1,0 +1,50 @@
+"""The SQLite dialect's writer queue (an ``flock`` beside the database file)."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from workflow_studio.worker.storage import DatabaseUnavailable
+from workflow_studio.worker.storage.sqlite import SqliteConnection
+
+
+def test_writers_in_threads_all_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.db")
+    setup = SqliteConnection(path)
+    setup.execute("CREATE TABLE t (n INTEGER)")
+
+    def write() -> None:
+        conn = SqliteConnection(path)
+        for _ in range(50):
+            with conn.transaction():
+                conn.execute("INSERT INTO t (n) VALUES (1)")
+        conn.close()
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert setup.query_one("SELECT COUNT(*) AS n FROM t") == {"n": 200}
+    assert (tmp_path / "w.db-writer.lock").exists()
+    setup.close()
+
+
+def test_a_thread_never_waits_for_its_own_lock(tmp_path: Path) -> None:
+    """Two connections, one thread: the second falls back to SQLite's busy timeout (an
+    error, as before the writer queue) instead of waiting forever on the file lock."""
+    path = str(tmp_path / "w.db")
+    first, second = SqliteConnection(path), SqliteConnection(path, busy_timeout_ms=50)
+    first.execute("CREATE TABLE t (n INTEGER)")
+    with first.transaction():
+        first.execute("INSERT INTO t (n) VALUES (1)")
+        with pytest.raises(DatabaseUnavailable), second.transaction():
+            second.execute("INSERT INTO t (n) VALUES (2)")
+    with second.transaction():  # the lock was given back by both
+        second.execute("INSERT INTO t (n) VALUES (3)")
+    assert [r["n"] for r in first.query("SELECT n FROM t ORDER BY n")] == [1, 3]
+    first.close()
+    second.close()
