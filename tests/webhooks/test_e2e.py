@@ -126,3 +126,42 @@ def test_provider_delivery_starts_a_run_through_the_handler(
     assert again.json() == {"received": True, "duplicate": True, "deliveryId": "gh-delivery-1"}
     listed = remote.list_runs(trigger_type="webhook")["data"]
     assert [r["id"] for r in listed] == [run_id]
+
+
+SHIPPED_HANDLER = '''
+
+def on_webhook(provider, event):
+    run = event.start("on_push", (event.json or {})["repository"])
+    return {"run": run["id"], "handler": VERSION}
+'''
+
+
+def deploy_with_handler(remote: ComputeClient, root: Path, version: str) -> None:
+    flows = FLOWS + f"\nVERSION = {version!r}\n" + SHIPPED_HANDLER
+    config = write_project(root, {"hook_app/__init__.py": "", "hook_app/flows.py": flows},
+                           ["hook_app.flows"])
+    result = build_project(str(config), root / "out")
+    deployment = remote.create_deployment(result.manifest_path, result.artifact_path)
+    remote.activate_deployment(deployment["id"])
+
+
+def test_handler_shipped_in_the_active_deployment_follows_activation(
+        tmp_path: Path, start_worker: Any, http: requests.Session) -> None:
+    # hook_app is not importable from the worker's own environment: only the deployment has it.
+    worker = start_worker(on_webhook="hook_app.flows:on_webhook",
+                          webhooks={"github": {"secret": SECRETS["github"]}})
+    remote = ComputeClient(worker.url, ADMIN_KEY)
+    deploy_with_handler(remote, tmp_path / "v1", "v1")
+
+    def deliver(delivery_id: str) -> dict[str, Any]:
+        body = json.dumps({"repository": "acme/site"}).encode()
+        headers = {**sign("github", body, delivery_id), "Content-Type": "application/json"}
+        response = http.post(f"{worker.url}/v1/webhooks/github", data=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    first = deliver("d-1")
+    assert first["result"]["handler"] == "v1"
+    assert finished(remote, first["runs"][0])["output"] == {"pushed": "acme/site"}
+    deploy_with_handler(remote, tmp_path / "v2", "v2")
+    assert deliver("d-2")["result"]["handler"] == "v2"

@@ -63,15 +63,51 @@ def _raw_body() -> bytes:
 
 
 def _handler() -> Any:
+    """The ``on_webhook`` callable: given directly, else found in the active deployment's
+    code, else imported from the worker's own environment.
+
+    Looking in the deployment first means handlers ship with the workflows they start, and a
+    new deployment brings its new handler with it; the worker's environment is the fallback
+    for handlers installed beside the worker (e.g. a package in its virtualenv).
+    """
+    target = state().on_webhook
+    if target is None or callable(target):
+        return target
+    from_deployment = _deployment_handler(str(target))
+    if from_deployment is not None:
+        return from_deployment
     if _HANDLER not in current_app.extensions:
         try:
-            current_app.extensions[_HANDLER] = resolve_callable(state().on_webhook)
+            current_app.extensions[_HANDLER] = resolve_callable(target)
         except ConfigError as exc:
             log.error("%s", exc)
             raise ApiError(500, ErrorCode.WEBHOOK_HANDLER_FAILED,
                            "The worker's on_webhook handler cannot be imported; see the "
                            "worker log.") from None
     return current_app.extensions[_HANDLER]
+
+
+def _deployment_handler(target: str) -> Any:
+    """``module:attr`` looked up among the active deployment's loaded modules, or None."""
+    from workflow_studio.worker.deployments.fetch import database_fetcher
+    from workflow_studio.worker.deployments.loader import DeploymentLoadError, load_deployment
+    from workflow_studio.worker.storage import deployments as deployments_repo
+
+    active = deployments_repo.active_id(conn())
+    if active is None:
+        return None
+    module_name, _, attr = target.partition(":")
+    if not attr:
+        module_name, _, attr = target.rpartition(".")
+    worker = state()
+    try:
+        loaded = load_deployment(worker.settings.artifact_path, active,
+                                 database_fetcher(worker.db, worker.settings))
+    except DeploymentLoadError as exc:
+        log.error("on_webhook: active deployment %s cannot be loaded: %s", active, exc)
+        return None
+    module = loaded.modules.get(module_name)
+    return getattr(module, attr, None) if module is not None else None
 
 
 @bp.post("/v1/webhooks/<provider>")
