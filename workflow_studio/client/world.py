@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from workflow_studio.client.client import ComputeClient
-from workflow_studio.client.errors import NotFoundComputeClientError
+from workflow_studio.client.errors import ComputeClientError, NotFoundComputeClientError
 from workflow_studio.client.remote_world import WorldProxyMethods
 from workflow_studio.compute.world import TERMINAL_STATUSES
 
@@ -27,8 +27,15 @@ class RemoteWorld(WorldProxyMethods):
 
     @classmethod
     def from_env(cls) -> RemoteWorld:
-        url = os.environ.get("WORKFLOW_COMPUTE_BASE_URL", "")
-        return cls(ComputeClient(url, os.environ.get("WORKFLOW_COMPUTE_API_KEY")))
+        """The worker named by the environment; a missing variable is named in the error."""
+        for name in ("WORKFLOW_COMPUTE_BASE_URL", "WORKFLOW_COMPUTE_API_KEY"):
+            if not os.environ.get(name, "").strip():
+                raise ComputeClientError(
+                    f"WORKFLOW_TARGET_WORLD=workflow-studio/world-remote needs {name}; set it "
+                    "to the worker's " + ("URL" if name.endswith("URL") else "API key"),
+                    code="invalid_configuration")
+        return cls(ComputeClient(os.environ["WORKFLOW_COMPUTE_BASE_URL"].strip(),
+                                 os.environ["WORKFLOW_COMPUTE_API_KEY"].strip()))
 
     def start_run(self, workflow_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                   idempotency_key: str | None = None) -> dict[str, Any]:
