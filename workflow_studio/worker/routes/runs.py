@@ -45,7 +45,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 _TRIGGER_FIELDS = frozenset(_trigger.fields)
 
 
-def _run_or_404(run_id: str) -> dict[str, Any]:
+def run_or_404(run_id: str) -> dict[str, Any]:
+    """The run with this id (and it becomes the request's audited run id); 400/404 else."""
     if parse_id(run_id, "wrun") is None:
         raise ApiError(400, ErrorCode.INVALID_RUN_ID, f"{run_id!r} is not a run id (wrun_...).")
     row = runs.get(conn(), run_id)
@@ -206,7 +207,7 @@ def trigger_run() -> Any:
 @requires(Scope.RUNS_READ)
 def get_run(run_id: str) -> Any:
     wait = query_args(_get)["wait"]
-    row = _run_or_404(run_id)
+    row = run_or_404(run_id)
     return service.run_json(_await(run_id, row, wait))
 
 
@@ -233,7 +234,7 @@ def list_runs() -> Any:
 @bp.get("/v1/runs/<run_id>/events")
 @requires(Scope.RUNS_READ)
 def run_events(run_id: str) -> Any:
-    _run_or_404(run_id)
+    run_or_404(run_id)
     q = query_args(_page)
     rows = events.list_for_run(conn(), run_id, q["cursor"], q["limit"] + 1)
     has_more = len(rows) > q["limit"]
@@ -245,7 +246,7 @@ def run_events(run_id: str) -> Any:
 @bp.get("/v1/runs/<run_id>/steps")
 @requires(Scope.RUNS_READ)
 def run_steps(run_id: str) -> Any:
-    _run_or_404(run_id)
+    run_or_404(run_id)
     return {"data": [service.step_json(s) for s in steps.for_run(conn(), run_id)],
             "cursor": None, "hasMore": False}
 
@@ -253,7 +254,7 @@ def run_steps(run_id: str) -> Any:
 @bp.get("/v1/runs/<run_id>/streams/<name>")
 @requires(Scope.RUNS_READ)
 def run_stream(run_id: str, name: str) -> Any:
-    row = _run_or_404(run_id)
+    row = run_or_404(run_id)
     q = query_args(_page)
     chunks = streams.read(conn(), run_id, name, q["cursor"], q["limit"])
     done = any(c["is_close"] for c in chunks)
@@ -265,7 +266,7 @@ def run_stream(run_id: str, name: str) -> Any:
 @bp.post("/v1/runs/<run_id>/cancel")
 @requires(Scope.RUNS_WRITE)
 def cancel_run(run_id: str) -> Any:
-    _run_or_404(run_id)
+    run_or_404(run_id)
     try:
         row = service.cancel(conn(), run_id)
     except WorldConflict as exc:

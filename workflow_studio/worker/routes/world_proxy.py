@@ -15,7 +15,6 @@ from flask import Blueprint, g
 from workflow_studio.compute import payloads
 from workflow_studio.compute import world_proxy as schemas
 from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.compute.ids import parse_id
 from workflow_studio.compute.scopes import Scope
 from workflow_studio.worker.clock import iso, now_ms
 from workflow_studio.worker.context import conn
@@ -24,6 +23,7 @@ from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body, query_args
 from workflow_studio.worker.proxy import events as proxy_events
 from workflow_studio.worker.proxy import pages
+from workflow_studio.worker.routes.runs import run_or_404
 from workflow_studio.worker.routes.webhooks import server_secret
 from workflow_studio.worker.security import requires
 from workflow_studio.worker.storage import deployments as deployments_repo
@@ -31,7 +31,6 @@ from workflow_studio.worker.storage.world import (
     TERMINAL_RUN_STATUSES,
     hooks,
     queue,
-    runs,
     steps,
     streams,
 )
@@ -44,16 +43,6 @@ _create, _publish = schemas.CreateEventSchema(), schemas.PublishSchema()
 _write, _close = schemas.StreamWriteSchema(), schemas.StreamCloseSchema()
 _read, _names = schemas.StreamReadQuerySchema(), schemas.StreamListQuerySchema()
 _key = schemas.EncryptionKeySchema()
-
-
-def _run(run_id: Any) -> dict[str, Any]:
-    if parse_id(run_id, "wrun") is None:
-        raise ApiError(400, ErrorCode.INVALID_RUN_ID, f"{run_id!r} is not a run id (wrun_...).")
-    row = runs.get(conn(), run_id)
-    if row is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"No run with id {run_id!r}.")
-    g.run_id = run_id
-    return row
 
 
 def _found(row: Any, what: str) -> Any:
@@ -110,7 +99,7 @@ def queue_publish() -> Any:
     run_id = data["runId"] or (data["message"] or {}).get("runId")
     c = conn()
     with c.transaction():
-        run = _run(run_id)
+        run = run_or_404(run_id)
         if run["status"] in TERMINAL_RUN_STATUSES:
             raise ApiError(409, ErrorCode.RUN_TERMINAL,
                            f"run {run_id} is already {run['status']}")
@@ -146,7 +135,7 @@ def create_event() -> Any:
         else:
             if run_id is None:
                 raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{event_type} needs runId.")
-            _run(run_id)
+            run_or_404(run_id)
             before = pages.last_position(c, run_id)
             result = proxy_events.apply(c, run_id, event_type, data["correlationId"],
                                         data["eventData"])
@@ -166,7 +155,7 @@ def create_event() -> Any:
 @requires(PROXY)
 def list_events() -> Any:
     q = json_body(_run_page)
-    _run(q["runId"])
+    run_or_404(q["runId"])
     rows, cursor, more = pages.events(conn(), run_id=q["runId"], cursor=_cursor(q["cursor"], int),
                                       limit=q["limit"], order=q["sortOrder"])
     return _listing(rows, cursor, more, service.event_json)
@@ -204,7 +193,7 @@ def list_runs() -> Any:
 @bp.get("/v1/world/runs/<run_id>")
 @requires(PROXY)
 def get_run(run_id: str) -> Any:
-    return service.run_json(_run(run_id))
+    return service.run_json(run_or_404(run_id))
 
 
 @bp.get("/v1/world/steps/<step_id>")
@@ -217,7 +206,7 @@ def get_step(step_id: str) -> Any:
 @requires(PROXY)
 def list_steps() -> Any:
     q = json_body(_run_page)
-    _run(q["runId"])
+    run_or_404(q["runId"])
     rows, cursor, more = pages.page(conn(), "workflow_steps", "seq", {"run_id": q["runId"]},
                                     _cursor(q["cursor"], int), q["limit"], q["sortOrder"])
     return _listing(rows, cursor, more, service.step_json)
@@ -240,7 +229,7 @@ def get_hook_by_token(token: str) -> Any:
 def list_hooks() -> Any:
     q = json_body(_hooks_list)
     if q["runId"] is not None:
-        _run(q["runId"])
+        run_or_404(q["runId"])
     rows, cursor, more = pages.page(conn(), "workflow_hooks", "id", {"run_id": q["runId"]},
                                     _cursor(q["cursor"], str), q["limit"], q["sortOrder"])
     return _listing(rows, cursor, more, hook_json)
@@ -259,7 +248,7 @@ def stream_write() -> Any:
     chunks = data["chunks"] if data["chunks"] is not None else [data["chunk"]]
     c = conn()
     with c.transaction():
-        _run(data["runId"])
+        run_or_404(data["runId"])
         _open_stream(data["runId"], data["name"])
         for chunk in chunks:
             try:
@@ -278,7 +267,7 @@ def stream_close() -> Any:
     data = json_body(_close)
     c = conn()
     with c.transaction():
-        _run(data["runId"])
+        run_or_404(data["runId"])
         if not pages.stream_info(c, data["runId"], data["name"])["closed"]:
             streams.append(c, data["runId"], data["name"], None, close=True)
         info = pages.stream_info(c, data["runId"], data["name"])
@@ -290,7 +279,7 @@ def stream_close() -> Any:
 @requires(PROXY)
 def stream_read() -> Any:
     q = query_args(_read)
-    run = _run(q["runId"])
+    run = run_or_404(q["runId"])
     rows = streams.read(conn(), q["runId"], q["name"], q["cursor"], q["limit"] + 1)
     more = len(rows) > q["limit"]
     rows = rows[:q["limit"]]
@@ -303,7 +292,7 @@ def stream_read() -> Any:
 @requires(PROXY)
 def stream_info() -> Any:
     q = query_args(_read)
-    _run(q["runId"])
+    run_or_404(q["runId"])
     return {"runId": q["runId"], "name": q["name"],
             **pages.stream_info(conn(), q["runId"], q["name"])}
 
@@ -312,7 +301,7 @@ def stream_info() -> Any:
 @requires(PROXY)
 def stream_list() -> Any:
     q = query_args(_names)
-    _run(q["runId"])
+    run_or_404(q["runId"])
     return {"data": streams.names(conn(), q["runId"]), "cursor": None, "hasMore": False}
 
 
@@ -321,6 +310,6 @@ def stream_list() -> Any:
 @requires(PROXY)
 def encryption_key() -> Any:
     data = json_body(_key)
-    run = _run(data["runId"])
+    run = run_or_404(data["runId"])
     return {"runId": run["id"], "key": server_secret().run_key(run["id"]),
             "encoding": "base64url", "bits": 256, "derivation": "HKDF-SHA256"}
