@@ -177,3 +177,13 @@ def long_flow(n: int) -> int:
 @ws.workflow
 def fanout_retry_flow(key: str) -> list[str]:
     return ws.parallel(flaky.defer(key, 1), flaky.defer(key + "-b", 0))
+
+
+@ws.workflow
+def many_resumes_flow(n: int) -> int:
+    """Parks and resumes ``n`` times: more than the crash-loop limit of claims."""
+    total = 0
+    for i in range(n):
+        total += double(i)
+        ws.sleep(0.001)
+    return total

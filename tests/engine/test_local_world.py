@@ -229,3 +229,10 @@ def test_fanned_out_step_is_retried(world):
     run = ws.start(flows.fanout_retry_flow, "fan")
     assert run.result(10) == ["ok after 2", "ok after 1"]
     assert [s["attempt"] for s in run.steps()] == [2, 1]
+
+
+def test_a_run_may_resume_more_often_than_the_crash_loop_limit(world):
+    from workflow_studio.worker.engine.runner import MAX_CLAIMS
+
+    run = ws.start(flows.many_resumes_flow, MAX_CLAIMS + 5)
+    assert run.result(30) == sum(2 * i for i in range(MAX_CLAIMS + 5))

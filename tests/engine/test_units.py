@@ -121,3 +121,24 @@ def test_terminal_states_are_final(conn) -> None:
         with pytest.raises(WorldConflict), conn.transaction():
             change()
     assert runs.get(conn, run_id)["status"] == "completed"
+
+
+@pytest.mark.both_backends
+def test_delayed_wake_while_claimed_survives_the_claim(conn) -> None:
+    run_id = _run(conn)
+    claimed = _claim(conn)
+    later = claimed["visible_at"] + 60_000
+    queue.enqueue_run(conn, run_id, "local", visible_at=later)  # e.g. a delayed publish
+    assert queue.finish(conn, claimed["id"], claimed["claim_token"])  # would have deleted
+    row = conn.query_one("SELECT visible_at, claim_token FROM queue_messages WHERE id = ?",
+                         (claimed["id"],))
+    assert row == {"visible_at": later, "claim_token": None}
+
+
+@pytest.mark.both_backends
+def test_a_healthy_hand_back_resets_the_crash_counter(conn) -> None:
+    _run(conn)
+    for _ in range(3):
+        claimed = _claim(conn)
+        assert claimed["claims"] == 1
+        queue.finish(conn, claimed["id"], claimed["claim_token"], next_visible_at=0)

@@ -51,6 +51,11 @@ def enqueue_run(conn: Connection, run_id: str, deployment_id: str,
             if visible_at <= at:
                 conn.execute("UPDATE queue_messages SET rewake = 1 WHERE id = ?",
                              (existing["id"],))
+            else:  # kept until the claim ends; the earliest pending wake wins
+                conn.execute(
+                    "UPDATE queue_messages SET rewake_at = ? WHERE id = ?"
+                    " AND (rewake_at IS NULL OR rewake_at > ?)",
+                    (visible_at, existing["id"], visible_at))
         elif visible_at < existing["visible_at"]:
             conn.execute("UPDATE queue_messages SET visible_at = ? WHERE id = ?",
                          (visible_at, existing["id"]))
@@ -144,19 +149,22 @@ def fence(conn: Connection, message_id: str, token: str, run_id: str) -> str | N
 def finish(conn: Connection, message_id: str, token: str,
            next_visible_at: int | None = None) -> bool:
     """End a claim: delete the message, or (woken meanwhile / a timer pending) requeue it."""
-    row = conn.query_one("SELECT rewake FROM queue_messages WHERE id = ? AND claim_token = ?",
-                         (message_id, token))
+    row = conn.query_one("SELECT rewake, rewake_at FROM queue_messages"
+                         " WHERE id = ? AND claim_token = ?", (message_id, token))
     if row is None:
         return False
     if row["rewake"]:
         next_visible_at = now_ms()
+    if row["rewake_at"] is not None:
+        next_visible_at = min(row["rewake_at"], next_visible_at or row["rewake_at"])
     if next_visible_at is None:
         conn.execute("DELETE FROM queue_messages WHERE id = ?", (message_id,))
     else:
+        # A healthy hand-back: the crash-loop counter only counts claims that never ended.
         conn.execute(
             "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
-            " claimed_by_pid = NULL, lease_expires_at = NULL, rewake = 0, visible_at = ?"
-            " WHERE id = ?", (next_visible_at, message_id))
+            " claimed_by_pid = NULL, lease_expires_at = NULL, rewake = 0, rewake_at = NULL,"
+            " claims = 0, visible_at = ? WHERE id = ?", (next_visible_at, message_id))
         if next_visible_at <= now_ms():
             _notify(conn)
     return True
@@ -166,8 +174,8 @@ def release(conn: Connection, message_id: str, token: str) -> None:
     """Give a claim back without finishing it (graceful stop): visible again at once."""
     conn.execute(
         "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
-        " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ? WHERE id = ?"
-        " AND claim_token = ?", (now_ms(), message_id, token))
+        " claimed_by_pid = NULL, lease_expires_at = NULL, claims = 0, visible_at = ?"
+        " WHERE id = ? AND claim_token = ?", (now_ms(), message_id, token))
     _notify(conn)
 
 
