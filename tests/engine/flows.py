@@ -187,3 +187,22 @@ def many_resumes_flow(n: int) -> int:
         total += double(i)
         ws.sleep(0.001)
     return total
+
+
+@ws.step
+def exiting_step() -> None:
+    raise SystemExit(3)
+
+
+@ws.workflow
+def exiting_step_flow() -> str:
+    try:
+        exiting_step()
+    except ws.StepFailedError:
+        return "caught"
+    return "not reached"
+
+
+@ws.workflow
+def exiting_workflow_flow() -> None:
+    raise SystemExit(4)

@@ -236,3 +236,15 @@ def test_a_run_may_resume_more_often_than_the_crash_loop_limit(world):
 
     run = ws.start(flows.many_resumes_flow, MAX_CLAIMS + 5)
     assert run.result(30) == sum(2 * i for i in range(MAX_CLAIMS + 5))
+
+
+def test_system_exit_fails_the_step_or_run_but_never_the_slot(world):
+    step_run = ws.start(flows.exiting_step_flow)
+    assert step_run.result(10) == "caught"
+    assert [(s["status"], s["attempt"]) for s in step_run.steps()] == [("failed", 1)]
+    failing = ws.start(flows.exiting_workflow_flow)
+    with pytest.raises(RunFailedError):
+        failing.result(10)
+    # Every slot is still alive: more runs than slots complete afterwards.
+    results = [ws.start(flows.sum_flow, 3) for _ in range(8)]
+    assert [r.result(10)["total"] for r in results] == [3] * 8

@@ -83,6 +83,9 @@ def run_attempt(definition: StepDef, args: tuple[Any, ...], kwargs: dict[str, An
         value = _call(definition, args, kwargs, context, definition.timeout or timeout)
     except FatalError as exc:
         return Outcome("fatal", error=error_dict(exc, attempts=attempt))
+    except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+        # Not ours to honour: a step must not stop the executor slot running it.
+        return Outcome("fatal", error=error_dict(exc, attempts=attempt))
     except Exception as exc:
         if attempt > definition.max_retries:
             return Outcome("failed", error=error_dict(exc, attempts=attempt))

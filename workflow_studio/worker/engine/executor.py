@@ -200,7 +200,8 @@ class Executor:
                 log.warning("database unavailable while processing %s (run %s): %s",
                             message["id"], message["run_id"], exc)
                 self._orphans.append(message)
-            except Exception:
+            except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit):
+                # Whatever escaped, the slot lives on: its lease lapses and the run is retried.
                 log.exception("executor failed processing %s (run %s)", message["id"],
                               message["run_id"])
             finally:

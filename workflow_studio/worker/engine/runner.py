@@ -171,7 +171,9 @@ def _process_run(engine: Any, execution: Execution, run: Row) -> None:
         return
     except (LeaseLost, RunEnded):
         raise
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+        # SystemExit from workflow code fails the run; it must not end the executor slot.
+        replay.interrupt = None
         _fail(execution, {"code": "workflow_error", "type": type(exc).__name__,
                           "message": str(exc), "stack": traceback.format_exc(limit=20)})
         return
