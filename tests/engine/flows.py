@@ -206,3 +206,17 @@ def exiting_step_flow() -> str:
 @ws.workflow
 def exiting_workflow_flow() -> None:
     raise SystemExit(4)
+
+
+@ws.step
+def counted(name: str) -> str:
+    calls[name] += 1
+    return name
+
+
+@ws.workflow
+def gated_between_steps_flow() -> str:
+    counted("before")
+    gate("between").wait(10)  # non-durable workflow code between two steps
+    counted("after")
+    return "finished"

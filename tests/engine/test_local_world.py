@@ -248,3 +248,17 @@ def test_system_exit_fails_the_step_or_run_but_never_the_slot(world):
     # Every slot is still alive: more runs than slots complete afterwards.
     results = [ws.start(flows.sum_flow, 3) for _ in range(8)]
     assert [r.result(10)["total"] for r in results] == [3] * 8
+
+
+def test_no_step_starts_after_cancel(world):
+    gate = flows.gate("between")
+    run = ws.start(flows.gated_between_steps_flow)
+    wait_until(lambda: flows.calls["before"] == 1)
+    run.cancel()
+    gate.set()
+    assert wait_until(lambda: run.status() == "cancelled")
+    # Give the executor every chance to (wrongly) start step_b: wait until the run's
+    # message is gone, which happens only after the slot has stopped working on it.
+    wait_until(lambda: not world.db.connection().query(
+        "SELECT id FROM queue_messages WHERE run_id = ?", (run.id,)))
+    assert flows.calls["after"] == 0

@@ -154,6 +154,7 @@ class Replay:
             input_json = payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments")
         attempt = (int(row["attempt"]) if row else 0) + 1
         context = StepContext(self.run_id, row["id"] if row else "", attempt, self.x.write_stream)
+        self.x.check_alive()  # no step starts after a cancel or a lost claim
         started_at = now_ms()
         outcome = run_attempt(definition, args, kwargs, context, self.x.step_timeout)
         if row is None and outcome.kind == "ok":

@@ -74,6 +74,20 @@ class Execution:
                 self.replay.interrupt = exc
             raise
 
+    def check_alive(self) -> None:
+        """Before a step starts: stop if the claim was lost or the run ended (cancelled)."""
+        status = queue.claim_status(self.conn, self.message["id"],
+                                    self.message["claim_token"], self.run_id)
+        exc: LeaseLost | RunEnded | None = None
+        if status is None:
+            exc = LeaseLost(self.message["id"])
+        elif status in TERMINAL_RUN_STATUSES:
+            exc = RunEnded(status)
+        if exc is not None:
+            if self.replay is not None:
+                self.replay.interrupt = exc
+            raise exc
+
     def should_yield(self) -> bool:
         return bool(self.engine.stopping)
 

@@ -146,6 +146,14 @@ def fence(conn: Connection, message_id: str, token: str, run_id: str) -> str | N
     return row["status"] if row else None
 
 
+def claim_status(conn: Connection, message_id: str, token: str, run_id: str) -> str | None:
+    """``fence`` without a lock or transaction: a cheap look before starting new work."""
+    row = conn.query_one(
+        "SELECT r.status FROM queue_messages q JOIN workflow_runs r ON r.id = q.run_id"
+        " WHERE q.id = ? AND q.claim_token = ? AND r.id = ?", (message_id, token, run_id))
+    return row["status"] if row else None
+
+
 def finish(conn: Connection, message_id: str, token: str,
            next_visible_at: int | None = None) -> bool:
     """End a claim: delete the message, or (woken meanwhile / a timer pending) requeue it."""
