@@ -133,6 +133,7 @@ def cancel(conn: Connection, run_id: str) -> Row:
         run = runs.get(conn, run_id)
         if run is None:
             raise LookupError(run_id)
+        queue.lock_for_run(conn, run_id)  # lock order: messages, hooks, run
         if run["status"] not in TERMINAL_RUN_STATUSES:
             hooks.dispose_for_run(conn, run_id)
         runs.cancel(conn, run_id)

@@ -123,6 +123,7 @@ def _apply(conn: Connection, run: Row, event_type: str, correlation_id: str | No
     if event_type == "run_started":
         runs.mark_started(conn, run_id)  # idempotent: a second run_started changes nothing
     elif event_type in ("run_completed", "run_failed"):
+        queue.lock_for_run(conn, run_id)  # lock order: messages, hooks, run
         hooks.dispose_for_run(conn, run_id)
         if event_type == "run_completed":
             runs.complete(conn, run_id, _payload_json(data, "output"))
@@ -195,8 +196,9 @@ def _apply_hook(conn: Connection, run: Row, event_type: str, correlation_id: str
     if event_type == "hook_received":
         if hook["disposed_at"] is not None:
             raise _conflict(f"hook {hook['id']} is disposed")
-        hooks.receive(conn, hook, _payload_json(data, "payload"))
-        queue.enqueue_run(conn, run["id"], run["deployment_id"])
+        payload_json = _payload_json(data, "payload")
+        queue.enqueue_run(conn, run["id"], run["deployment_id"])  # message before hook
+        hooks.receive(conn, hook, payload_json)
     else:  # hook_disposed
         if hook["disposed_at"] is not None:
             raise _conflict(f"hook {hook['id']} is already disposed")

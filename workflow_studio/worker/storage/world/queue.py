@@ -146,6 +146,16 @@ def fence(conn: Connection, message_id: str, token: str, run_id: str) -> str | N
     return row["status"] if row else None
 
 
+def lock_for_run(conn: Connection, run_id: str) -> None:
+    """Lock the run's queue messages first (PostgreSQL), as a finishing run does.
+
+    Every transaction that touches a run's messages, hooks and run row takes them in that
+    order; the opposite order deadlocks against a run finishing at the same moment.
+    """
+    if conn.dialect == "postgres":
+        conn.query("SELECT id FROM queue_messages WHERE run_id = ? FOR UPDATE", (run_id,))
+
+
 def claim_status(conn: Connection, message_id: str, token: str, run_id: str) -> str | None:
     """``fence`` without a lock or transaction: a cheap look before starting new work."""
     row = conn.query_one(
