@@ -35,11 +35,12 @@ def local_settings(ctx: click.Context) -> Settings:
     return load_settings((ctx.obj or {}).get("config_path"))
 
 
-def local_database(ctx: click.Context) -> Database:
-    """The local worker database, migrated and with seed keys in place."""
+def local_database(ctx: click.Context, *, as_worker: bool = False) -> Database:
+    """The local worker database, migrated. Only the worker itself (``as_worker``) syncs
+    seed keys: a shell without the worker's environment must not revoke them."""
     from workflow_studio.worker.app import create_app
 
-    app = create_app(local_settings(ctx))
+    app = create_app(local_settings(ctx), sync_seeds=as_worker)
     db: Database = app.extensions["workflow_studio"].db
     db.connection()
     return db

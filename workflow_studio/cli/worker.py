@@ -32,7 +32,7 @@ def start(ctx: click.Context, host: str | None, port: int | None, workers: int |
     """
     settings = local_settings(ctx)
     check_target_world(settings)
-    db = local_database(ctx)
+    db = local_database(ctx, as_worker=True)
     conn = db.connection()
     if keys_repo.count(conn) == 0:
         with conn.transaction():
@@ -54,6 +54,6 @@ def start(ctx: click.Context, host: str | None, port: int | None, workers: int |
 @click.pass_context
 def migrate(ctx: click.Context) -> None:
     """Create or upgrade the database schema (for a Procfile `release:` phase)."""
-    db = local_database(ctx)
+    db = local_database(ctx, as_worker=True)
     db.close()
     click.echo(f"Database ready: {local_settings(ctx).sqlite_file}")

@@ -23,8 +23,12 @@ from workflow_studio.worker.storage import open_database
 log = logging.getLogger("workflow_studio.worker")
 
 
-def create_app(settings: Settings) -> Flask:
-    """Build the worker app for resolved ``settings``."""
+def create_app(settings: Settings, *, sync_seeds: bool = True) -> Flask:
+    """Build the worker app for resolved ``settings``.
+
+    ``sync_seeds=False`` is for tools (the local ``keys``/``audit`` commands) that open the
+    worker's database without its environment: they must not retire the worker's seed keys.
+    """
     check_target_world(settings)
     app = Flask("workflow_studio.worker")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_artifact_bytes + 1024 * 1024
@@ -36,11 +40,15 @@ def create_app(settings: Settings) -> Flask:
     db = open_database(settings)
 
     def seed_keys(conn: Any) -> None:
-        for seed in settings.seed_api_keys:
-            keys_repo.upsert_seed(conn, seed.key, seed.name, seed.scopes,
-                                  seed.rate_limit_per_minute)
+        revoked = keys_repo.sync_seeds(conn, [
+            (seed.key, seed.name, seed.scopes, seed.rate_limit_per_minute)
+            for seed in settings.seed_api_keys])
+        if revoked:
+            log.warning("revoked %d seed key(s) no longer configured: %s", len(revoked),
+                        ", ".join(revoked))
 
-    db.on_ready(seed_keys)
+    if sync_seeds:
+        db.on_ready(seed_keys)
     app.extensions[EXTENSION] = WorkerState(settings=settings, db=db,
                                             trusted_proxies=networks,
                                             on_webhook=settings.on_webhook)

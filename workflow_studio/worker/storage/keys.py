@@ -23,6 +23,15 @@ def generate_secret() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
+def _display_prefix(secret: str) -> str:
+    """What lists show to tell keys apart. Generated keys: their ``wsk_`` head (random, as
+    secret scanners expect). Operator-chosen secrets may be short, so never a piece of them:
+    a piece of their hash instead."""
+    if secret.startswith(KEY_PREFIX) and len(secret) >= 40:
+        return secret[:8]
+    return "sha:" + hash_key(secret)[:8]
+
+
 def _public(row: Row) -> Row:
     row = dict(row)
     row.pop("key_hash", None)
@@ -39,30 +48,42 @@ def create(conn: Connection, name: str, scopes: list[str] | tuple[str, ...], *,
     conn.execute(
         "INSERT INTO api_keys (id, name, key_hash, prefix, scopes, rate_limit_per_minute,"
         " source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (key_id, name, hash_key(secret), secret[:8], " ".join(scopes), rate_limit_per_minute,
-         source, now_ms()),
+        (key_id, name, hash_key(secret), _display_prefix(secret), " ".join(scopes),
+         rate_limit_per_minute, source, now_ms()),
     )
     record = get(conn, key_id)
     assert record is not None
     return record, secret
 
 
-def upsert_seed(conn: Connection, secret: str, name: str, scopes: tuple[str, ...],
-                rate_limit_per_minute: int | None) -> None:
-    """Make a configured key usable; a seed the operator revoked stays revoked."""
-    digest = hash_key(secret)
+def sync_seeds(conn: Connection, seeds: list[tuple[str, str, tuple[str, ...], int | None]]
+               ) -> list[str]:
+    """Make the configured seed keys usable and revoke seeds no longer configured.
+
+    ``seeds`` are (secret, name, scopes, rate limit). Rotating ``WORKFLOW_COMPUTE_API_KEY``
+    or a ``seed_api_keys`` entry therefore retires the old key on the next start; a seed the
+    operator revoked stays revoked. Returns the ids revoked by this call.
+    """
     with conn.transaction():
         conn.lock("api-keys")  # processes booting together would both insert the seed
-        existing = conn.query_one("SELECT id FROM api_keys WHERE key_hash = ?", (digest,))
-        if existing:
-            conn.execute(
-                "UPDATE api_keys SET name = ?, scopes = ?, rate_limit_per_minute = ?"
-                " WHERE id = ?",
-                (name, " ".join(scopes), rate_limit_per_minute, existing["id"]),
-            )
-        else:
-            create(conn, name, scopes, rate_limit_per_minute=rate_limit_per_minute,
-                   source="seed", secret=secret)
+        current = set()
+        for secret, name, scopes, limit in seeds:
+            digest = hash_key(secret)
+            current.add(digest)
+            existing = conn.query_one("SELECT id FROM api_keys WHERE key_hash = ?", (digest,))
+            if existing:
+                conn.execute(
+                    "UPDATE api_keys SET name = ?, scopes = ?, rate_limit_per_minute = ?"
+                    " WHERE id = ?", (name, " ".join(scopes), limit, existing["id"]))
+            else:
+                create(conn, name, scopes, rate_limit_per_minute=limit, source="seed",
+                       secret=secret)
+        stale = [r["id"] for r in conn.query(
+            "SELECT id, key_hash FROM api_keys WHERE source = 'seed' AND revoked_at IS NULL")
+            if r["key_hash"] not in current]
+        for key_id in stale:
+            conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (now_ms(), key_id))
+    return stale
 
 
 def authenticate(conn: Connection, secret: str) -> Row | None:
