@@ -52,9 +52,15 @@ class RemoteWorld(WorldProxyMethods):
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            run = dict(self.client.get_run(run_id, wait=max(0.0, min(30.0, left)) or None))
+            asked = max(0.0, min(30.0, left))
+            sent = time.monotonic()
+            run = dict(self.client.get_run(run_id, wait=asked or None))
             if run["status"] in TERMINAL_STATUSES or deadline - time.monotonic() <= 0:
                 return run
+            if asked and time.monotonic() - sent < min(asked, 1.0) / 2:
+                # A wait ends early only when the run ends, or when the worker had no thread
+                # to spare for it: then don't spin, look again in a moment.
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return dict(self.client.cancel_run(run_id))

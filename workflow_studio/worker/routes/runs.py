@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from datetime import UTC
 from typing import Any
 
@@ -80,8 +81,30 @@ def _json_response(text: str, status: int, headers: dict[str, str] | None = None
     return current_app.response_class(text, status, headers, mimetype="application/json")
 
 
+_waiters: threading.BoundedSemaphore | None = None
+_waiters_lock = threading.Lock()
+
+
+def _wait_permits() -> threading.BoundedSemaphore:
+    """Long-polls this process may hold at once: one request thread always stays free, so
+    many waiting clients cannot starve health checks and short requests."""
+    global _waiters
+    with _waiters_lock:
+        if _waiters is None:
+            _waiters = threading.BoundedSemaphore(max(1, state().settings.threads - 1))
+        return _waiters
+
+
 def _await(run_id: str, row: dict[str, Any], wait: float) -> dict[str, Any]:
-    return service.await_run(run_id, lambda: runs.get(conn(), run_id), row, wait)
+    if wait <= 0 or row["status"] in TERMINAL_STATUSES:
+        return row
+    permits = _wait_permits()
+    if not permits.acquire(blocking=False):
+        return row  # busy: answer now with the current state; the client asks again
+    try:
+        return service.await_run(run_id, lambda: runs.get(conn(), run_id), row, wait)
+    finally:
+        permits.release()
 
 
 def _trigger_wait() -> float:
