@@ -38,6 +38,12 @@ def authenticated(view: F) -> F:
     return view
 
 
+def plain_http_ok(view: F) -> F:
+    """Exempt a view from the HTTPS policy (health probes of load balancers speak HTTP)."""
+    view.plain_http_ok = True  # type: ignore[attr-defined]
+    return view
+
+
 def requires(scope: Scope | str) -> Callable[[F], F]:
     """Declare the scope a view needs."""
     value = scope.value if isinstance(scope, Scope) else scope
@@ -150,7 +156,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _guard() -> None:
         view = _view()
-        _check_https()
+        if not getattr(view, "plain_http_ok", False):
+            _check_https()
         if view is None or getattr(view, "public", False):
             return
         _authenticate(view)

@@ -8,7 +8,7 @@ from flask import Blueprint
 
 from workflow_studio.version import __version__
 from workflow_studio.worker.context import conn
-from workflow_studio.worker.security import public
+from workflow_studio.worker.security import plain_http_ok, public
 from workflow_studio.worker.storage import deployments as deployments_repo
 
 bp = Blueprint("health", __name__)
@@ -16,6 +16,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/v1/health")
 @public
+@plain_http_ok
 def health() -> Any:
     active = deployments_repo.active_summary(conn())  # DatabaseUnavailable -> 503 envelope
     return {"status": "ok", "version": __version__, "database": "ok",
