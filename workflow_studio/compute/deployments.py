@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from workflow_studio.compute.schemas import MAX_PAGE
+from workflow_studio.compute.schemas import MAX_CURSOR, MAX_PAGE
 
 DEFAULT_RETRIES = 3
 UPLOAD_PARTS = ("manifest", "artifact")
@@ -29,5 +29,6 @@ class DeploymentSettingsSchema(Schema):
 class DeploymentListQuerySchema(Schema):
     """``GET /v1/deployments``: newest first; ``cursor`` is the last version already seen."""
 
-    cursor = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1))
+    cursor = fields.Integer(load_default=None, allow_none=True,
+                            validate=validate.Range(min=1, max=MAX_CURSOR))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))

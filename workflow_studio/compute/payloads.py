@@ -89,7 +89,13 @@ def _untag(value: Any) -> Any:
             key = next(iter(value))
             decode = _UNTAG.get(key)
             if decode is not None:
-                return decode(value[key])
+                try:
+                    return decode(value[key])
+                except PayloadError:
+                    raise
+                except Exception as exc:  # whatever a malformed tag breaks, it's bad input
+                    raise PayloadError(f"malformed {key} value: {type(exc).__name__}: {exc}"
+                                       ) from None
         return {k: _untag(v) for k, v in value.items()}
     return value
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from workflow_studio.compute.schemas import MAX_PAGE
+from workflow_studio.compute.schemas import MAX_CURSOR, MAX_PAGE
 
 RUN_STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 TRIGGER_TYPES = ("api", "schedule", "webhook", "local")
@@ -39,5 +39,5 @@ class ListRunsQuerySchema(Schema):
 
 
 class PageQuerySchema(Schema):
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=MAX_PAGE))

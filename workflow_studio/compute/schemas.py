@@ -9,6 +9,8 @@ from marshmallow import Schema, fields, pre_load, validate
 from workflow_studio.compute.scopes import ALL_SCOPES
 
 MAX_PAGE = 1000
+MAX_CURSOR = 2**63 - 1  # the largest id or position either database stores
+MAX_RATE = 2**31 - 1
 
 
 class CreateKeySchema(Schema):
@@ -16,7 +18,7 @@ class CreateKeySchema(Schema):
     scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)), required=True,
                          validate=validate.Length(min=1))
     rateLimitPerMinute = fields.Integer(load_default=None, allow_none=True,
-                                        validate=validate.Range(min=0))
+                                        validate=validate.Range(min=0, max=MAX_RATE))
 
     @pre_load
     def _snake_alias(self, data: Any, **_: Any) -> Any:
@@ -30,5 +32,5 @@ class AuditQuerySchema(Schema):
     correlation_id = fields.String(load_default=None, data_key="correlation_id")
     correlationId = fields.String(load_default=None)
     key_id = fields.String(load_default=None)
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from workflow_studio.compute.schemas import MAX_PAGE
+from workflow_studio.compute.schemas import MAX_CURSOR, MAX_PAGE
 
 SORT_ORDERS = ("asc", "desc")
 
@@ -65,7 +65,7 @@ class StreamCloseSchema(Schema):
 class StreamReadQuerySchema(Schema):
     runId = fields.String(required=True)
     name = fields.String(load_default="default")
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_CURSOR))
     limit = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=MAX_PAGE))
 
 

@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.worker.storage import DatabaseUnavailable
+from workflow_studio.worker.storage import DatabaseUnavailable, InvalidInput
 
 log = logging.getLogger("workflow_studio.worker")
 
@@ -57,6 +57,16 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(503, ErrorCode.DATABASE_UNAVAILABLE,
                               "The worker's database is unavailable; retry shortly.",
                               {"Retry-After": "1"})
+
+    @app.errorhandler(InvalidInput)
+    def _invalid_input(exc: InvalidInput) -> Response:
+        return error_response(400, ErrorCode.INVALID_REQUEST,
+                              "A value in the request is out of range or contains characters "
+                              "that cannot be stored (e.g. NUL).")
+
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        return error_response(400, ErrorCode.INVALID_JSON, "The request body nests too deeply.")
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -117,6 +117,16 @@ def apply(conn: Connection, run_id: str, event_type: str, correlation_id: str | 
                         ) from None
 
 
+def _metadata(value: Any) -> Any:
+    """Hook metadata arrives as tagged JSON and is stored as such; its tags are checked
+    first, so a bad one is the caller's 400, not a hook whose every later read fails."""
+    try:
+        payloads.from_jsonable(value)
+    except payloads.PayloadError as exc:
+        raise _bad(f"eventData.metadata: {exc}") from None
+    return value
+
+
 def _apply(conn: Connection, run: Row, event_type: str, correlation_id: str | None,
            data: dict[str, Any]) -> dict[str, Any]:
     run_id = run["id"]
@@ -190,7 +200,7 @@ def _apply_hook(conn: Connection, run: Row, event_type: str, correlation_id: str
         if not isinstance(token, str) or not token or len(token) > 500:
             raise _bad("hook_created needs eventData.token (1-500 characters)")
         created = hooks.create(conn, run["id"], _int(data, "seq", 1), token,
-                               data.get("metadata"))
+                               _metadata(data.get("metadata")))
         return hooks.get(conn, created["id"]) or created
     hook = _correlated(hooks.get(conn, str(correlation_id)), run["id"], "hook", correlation_id)
     if event_type == "hook_received":

@@ -305,6 +305,8 @@ def resume_hook() -> Any:
     try:
         payload = payloads.from_jsonable(data["payload"])
         hook = service.resume_hook(conn(), data["token"], payload)
+    except payloads.PayloadError as exc:
+        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"payload: {exc}") from None
     except service.HookNotFound:
         raise ApiError(404, ErrorCode.NOT_FOUND,
                        "No live hook has this token (unknown, or its run finished).") from None

@@ -55,9 +55,10 @@ def _cursor(value: Any, kind: type) -> Any:
     if value is None:
         return None
     if kind is int:
-        if isinstance(value, str) and value.isdigit():
+        if isinstance(value, str) and value.isascii() and value.isdigit():
             value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if (not isinstance(value, int) or isinstance(value, bool) or value < 0
+                or value >= 2**63):
             raise ApiError(400, ErrorCode.INVALID_REQUEST, "cursor must be a non-negative "
                            "integer (the cursor of the previous page).")
         return value

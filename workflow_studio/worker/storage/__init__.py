@@ -4,9 +4,10 @@ from workflow_studio.worker.storage.base import (
     Connection,
     DatabaseUnavailable,
     IntegrityError,
+    InvalidInput,
     Row,
 )
 from workflow_studio.worker.storage.database import Database, open_database
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row",
-           "open_database"]
+__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "InvalidInput",
+           "Row", "open_database"]

@@ -17,6 +17,11 @@ class IntegrityError(Exception):
     """A constraint (unique, foreign key, check) rejected a write, in any dialect."""
 
 
+class InvalidInput(Exception):
+    """A value the database cannot store or compare (an integer out of range, a NUL
+    character on PostgreSQL): the caller's mistake, answered with 400."""
+
+
 class Connection(Protocol):
     """What repositories may use. SQL uses ``?`` placeholders; rows are dicts."""
 

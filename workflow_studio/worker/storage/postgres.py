@@ -15,7 +15,12 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from workflow_studio.worker.storage.base import DatabaseUnavailable, IntegrityError, Row
+from workflow_studio.worker.storage.base import (
+    DatabaseUnavailable,
+    IntegrityError,
+    InvalidInput,
+    Row,
+)
 
 _PLACEHOLDER = re.compile(r"\?")
 _converted: dict[str, str] = {}
@@ -59,6 +64,8 @@ class PostgresConnection:
         """
         if isinstance(exc, psycopg.errors.IntegrityError):
             return IntegrityError(str(exc))
+        if isinstance(exc, psycopg.DataError) and not self.broken:
+            return InvalidInput(str(exc).splitlines()[0])
         if isinstance(exc, psycopg.OperationalError) or self.broken:
             return DatabaseUnavailable(str(exc))
         return exc

@@ -31,7 +31,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from workflow_studio.worker.storage.base import DatabaseUnavailable, IntegrityError, Row
+from workflow_studio.worker.storage.base import (
+    DatabaseUnavailable,
+    IntegrityError,
+    InvalidInput,
+    Row,
+)
 
 _UNAVAILABLE = ("locked", "unable to open", "disk", "readonly")
 _held = threading.local()  # .paths: lock files this thread holds
@@ -129,6 +134,8 @@ class SqliteConnection:
             return self._conn.execute(sql, params)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+        except OverflowError as exc:  # an integer beyond 64 bits
+            raise InvalidInput(str(exc)) from exc
         except sqlite3.OperationalError as exc:
             if any(marker in str(exc) for marker in _UNAVAILABLE):
                 raise DatabaseUnavailable(str(exc)) from exc
