@@ -220,3 +220,15 @@ def gated_between_steps_flow() -> str:
     gate("between").wait(10)  # non-durable workflow code between two steps
     counted("after")
     return "finished"
+
+
+@ws.step(timeout=5)
+def timed_emitter(i: int) -> int:
+    with ws.get_writable() as out:
+        out.write(i)
+    return i
+
+
+@ws.workflow
+def timed_emitter_flow(n: int) -> list[int]:
+    return [timed_emitter(i) for i in range(n)]

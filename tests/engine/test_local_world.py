@@ -262,3 +262,11 @@ def test_no_step_starts_after_cancel(world):
     wait_until(lambda: not world.db.connection().query(
         "SELECT id FROM queue_messages WHERE run_id = ?", (run.id,)))
     assert flows.calls["after"] == 0
+
+
+def test_timed_steps_writing_streams_leave_no_connections_behind(world):
+    before = len(world.db._opened)
+    run = ws.start(flows.timed_emitter_flow, 20)
+    assert run.result(30) == list(range(20))
+    # Each timed step runs in a thread of its own; its connection must not outlive it.
+    assert len(world.db._opened) <= before + world.executor.slots + 2

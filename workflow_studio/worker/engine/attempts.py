@@ -45,6 +45,8 @@ class StepContext:
     attempt: int
     writer: Any
 
+    release: Any = None  # closes what a step's own thread opened (e.g. for streams)
+
     def write_stream(self, name: str, data: Any, close: bool) -> None:
         self.writer(self.run_id, name, data, close)
 
@@ -62,6 +64,9 @@ def _call(definition: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any],
                 box["value"] = definition.fn(*args, **kwargs)
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            if context.release is not None:
+                context.release()
 
     thread = threading.Thread(target=target, name=f"step-{definition.name}", daemon=True)
     thread.start()

@@ -153,7 +153,8 @@ class Replay:
         if row is None:
             input_json = payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments")
         attempt = (int(row["attempt"]) if row else 0) + 1
-        context = StepContext(self.run_id, row["id"] if row else "", attempt, self.x.write_stream)
+        context = StepContext(self.run_id, row["id"] if row else "", attempt, self.x.write_stream,
+                              self.x.release_thread)
         self.x.check_alive()  # no step starts after a cancel or a lost claim
         started_at = now_ms()
         outcome = run_attempt(definition, args, kwargs, context, self.x.step_timeout)

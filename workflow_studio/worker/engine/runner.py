@@ -97,6 +97,9 @@ class Execution:
     def write_stream(self, run_id: str, name: str, data: Any, close: bool) -> None:
         self.engine.write_stream(run_id, name, data, close)
 
+    def release_thread(self) -> None:
+        self.engine.db.release_thread()
+
 
 def process(engine: Any, conn: Connection, message: Row) -> None:
     """Do the work of ``message`` (claimed by us); never raises for workflow errors."""
@@ -226,7 +229,7 @@ def _process_step(engine: Any, execution: Execution, run: Row, message: Row) -> 
         definition = None
     inputs = payloads.loads(step["input_json"]) or {}
     context = StepContext(run["id"], step["id"], int(step["attempt"]) + 1,
-                          execution.write_stream)
+                          execution.write_stream, execution.release_thread)
     if definition is None:
         error = {"type": "UnknownStep", "message": f"deployment {run['deployment_id']} has no "
                  f"step {step['step_name']!r}"}

@@ -109,6 +109,17 @@ class Database:
                 callback(conn)
             self._ready_pid = pid
 
+    def release_thread(self) -> None:
+        """Close the calling thread's connection, if it has one (a short-lived thread, such
+        as a timed step's, must not leave its connection open for the process's life)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():
+            return
+        with self._opened_lock:
+            self._opened = [(p, c) for p, c in self._opened if c is not conn]
+        self._local.conn = None
+        _quietly_close(conn)
+
     def close(self) -> None:
         """Close every connection this process opened, in any thread."""
         pid = os.getpid()
