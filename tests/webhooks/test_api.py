@@ -161,3 +161,14 @@ def test_webhook_secrets_from_config_and_env() -> None:
         define_config(worker={"webhooks": {"gitlab": {"secret": "x"}}})
     with pytest.raises(ConfigError, match=r"worker\.secret_key"):
         define_config(worker={"secret_key": "short"})
+
+
+@pytest.mark.parametrize("provider", ["github", "hmac"])
+def test_a_captured_delivery_resent_with_a_new_id_is_a_replay(hooked: Any,
+                                                              provider: str) -> None:
+    # Their signatures cover the body but not the delivery id header (nor a timestamp).
+    client = hooked.test_client()
+    assert deliver(client, provider, {"order": 7}, "d-1").get_json()["duplicate"] is False
+    resent = deliver(client, provider, {"order": 7}, "attacker-chosen-id")
+    assert resent.get_json()["duplicate"] is True
+    assert len(calls) == 1

@@ -154,7 +154,7 @@ def test_handler_shipped_in_the_active_deployment_follows_activation(
     deploy_with_handler(remote, tmp_path / "v1", "v1")
 
     def deliver(delivery_id: str) -> dict[str, Any]:
-        body = json.dumps({"repository": "acme/site"}).encode()
+        body = json.dumps({"repository": "acme/site", "delivery": delivery_id}).encode()
         headers = {**sign("github", body, delivery_id), "Content-Type": "application/json"}
         response = http.post(f"{worker.url}/v1/webhooks/github", data=body, headers=headers)
         assert response.status_code == 200, response.text

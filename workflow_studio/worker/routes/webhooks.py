@@ -10,6 +10,7 @@ secret from ``worker.webhooks``, records the delivery id (a replay answers
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -110,6 +111,19 @@ def _deployment_handler(target: str) -> Any:
     return getattr(module, attr, None) if module is not None else None
 
 
+# Schemes whose signature covers neither the delivery id nor a timestamp: a captured
+# delivery re-sent with a fresh id header would verify again, so the signed body counts too.
+_UNSIGNED_ID_PROVIDERS = frozenset({"github", "hmac"})
+
+
+def _first_delivery(c: Any, provider: str, delivery_id: str, body: bytes) -> bool:
+    first = webhooks_repo.record_delivery(c, provider, delivery_id)
+    if provider in _UNSIGNED_ID_PROVIDERS:
+        body_key = "sha256:" + hashlib.sha256(body).hexdigest()
+        first = webhooks_repo.record_delivery(c, provider, body_key) and first
+    return first
+
+
 @bp.post("/v1/webhooks/<provider>")
 @public
 def receive(provider: str) -> Any:
@@ -129,7 +143,7 @@ def receive(provider: str) -> Any:
     event = WebhookEvent(c, provider, delivery_id, body, request.headers)
     result: Any = None
     with c.transaction():
-        if not webhooks_repo.record_delivery(c, provider, delivery_id):
+        if not _first_delivery(c, provider, delivery_id, body):
             return {"received": True, "duplicate": True, "deliveryId": delivery_id}
         if handler is not None:
             try:
