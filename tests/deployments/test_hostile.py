@@ -250,3 +250,20 @@ def test_artifact_over_upload_cap(make_settings: Callable[..., Any], srv: Path) 
     assert response.get_json()["code"] in ("invalid_artifact", "payload_too_large")
     assert not any((srv / "artifacts").iterdir())
 
+
+
+def test_sweep_removes_only_stale_unfinished_uploads(tmp_path):
+    import os
+    import time as _time
+
+    from workflow_studio.worker.deployments.verify import sweep_incoming
+
+    stale, fresh, done = (tmp_path / ".incoming-old"), (tmp_path / ".incoming-new"), (
+        tmp_path / "dpl_01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    for directory in (stale, fresh, done):
+        (directory / "src").mkdir(parents=True)
+    old = _time.time() - 7200
+    os.utime(stale, (old, old))
+    os.utime(done, (old, old))
+    assert sweep_incoming(tmp_path) == 1
+    assert not stale.exists() and fresh.exists() and done.exists()

@@ -121,3 +121,16 @@ def test_syntax_error_in_the_config_file_gives_its_line(tmp_path):
     write_config(tmp_path, "config = define_config(\n")
     with pytest.raises(ConfigError, match=r"^workflow_config.py:2: SyntaxError: "):
         load_settings(environ={})
+
+
+def test_log_level_is_case_insensitive_and_checked():
+    assert load_settings(environ={"WORKFLOW_LOG_LEVEL": "debug"}).log_level == "DEBUG"
+    with pytest.raises(ConfigError, match=r"WORKFLOW_LOG_LEVEL\): expected one of DEBUG"):
+        load_settings(environ={"WORKFLOW_LOG_LEVEL": "verbose"})
+
+
+def test_trusted_proxies_are_checked():
+    assert load_settings(environ={"WORKFLOW_TRUSTED_PROXIES": "10.0.0.5/24, ::1"}
+                         ).trusted_proxies == ("10.0.0.5/24", "::1")
+    with pytest.raises(ConfigError, match=r"'proxy\.local' is not an IP address"):
+        load_settings(environ={"WORKFLOW_TRUSTED_PROXIES": "proxy.local"})

@@ -8,9 +8,24 @@ import sys
 import click
 
 from workflow_studio.cli.target import local_database, local_settings
+from workflow_studio.worker.deployments.verify import sweep_incoming
 from workflow_studio.worker.guard import check_target_world
 from workflow_studio.worker.server import gunicorn_command
+from workflow_studio.worker.settings import Settings
 from workflow_studio.worker.storage import keys as keys_repo
+
+
+def describe_database(settings: Settings) -> str:
+    """Where the worker keeps its state, for people (never a URL's password)."""
+    if settings.postgres_url:
+        from psycopg.conninfo import conninfo_to_dict
+        try:
+            info = conninfo_to_dict(settings.postgres_url)
+        except Exception:
+            info = {}
+        where = f"{info.get('host', 'localhost')}:{info.get('port', 5432)}/{info.get('dbname', '')}"
+        return f"PostgreSQL {where}, schema {settings.postgres_schema}"
+    return f"SQLite {settings.sqlite_file}"
 
 
 @click.group("worker")
@@ -40,11 +55,14 @@ def start(ctx: click.Context, host: str | None, port: int | None, workers: int |
         click.echo("Created the first admin API key (shown only once, store it now):")
         click.echo(f"  {secret}")
     db.close()
+    swept = sweep_incoming(settings.artifact_path)
+    if swept:
+        click.echo(f"Removed {swept} unfinished upload(s) left in {settings.artifact_path}")
     bind = f"{host or settings.host}:{settings.port if port is None else port}"
     config_path = (ctx.obj or {}).get("config_path")
     if config_path:
         os.environ["WORKFLOW_STUDIO_CONFIG"] = os.path.abspath(config_path)
-    click.echo(f"Starting worker on http://{bind} (database {settings.sqlite_file})")
+    click.echo(f"Starting worker on http://{bind} (database {describe_database(settings)})")
     sys.stdout.flush()
     argv = gunicorn_command("--bind", bind, "--workers", str(workers or settings.workers))
     os.execv(argv[0], argv)
@@ -56,4 +74,4 @@ def migrate(ctx: click.Context) -> None:
     """Create or upgrade the database schema (for a Procfile `release:` phase)."""
     db = local_database(ctx, as_worker=True)
     db.close()
-    click.echo(f"Database ready: {local_settings(ctx).sqlite_file}")
+    click.echo(f"Database ready: {describe_database(local_settings(ctx))}")

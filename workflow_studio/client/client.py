@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import requests
 
@@ -19,6 +20,11 @@ from workflow_studio.client.retry import NO_RETRY, RetryPolicy
 from workflow_studio.client.upload import MultipartUpload
 
 CORRELATION_HEADER = "x-workflow-correlation-id"
+
+
+def _seg(value: str) -> str:
+    """One path segment, quoted: an id or stream name can never change the route."""
+    return quote(str(value), safe="")
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -104,7 +110,7 @@ class ComputeClient:
         return self.request("GET", "/v1/keys")
 
     def revoke_key(self, key_id: str) -> Any:
-        return self.request("DELETE", f"/v1/keys/{key_id}")
+        return self.request("DELETE", f"/v1/keys/{_seg(key_id)}")
 
     def list_audit(self, correlation_id: str | None = None, cursor: str | None = None,
                    limit: int = 100) -> Any:
@@ -142,11 +148,11 @@ class ComputeClient:
 
     def activate_deployment(self, deployment_id: str, timeout: float | None = None) -> Any:
         # Activation imports the artifact on the worker (up to its activation_timeout).
-        return self.request("POST", f"/v1/deployments/{deployment_id}/activate",
+        return self.request("POST", f"/v1/deployments/{_seg(deployment_id)}/activate",
                             timeout=timeout or max(self.timeout, 120.0))
 
     def get_deployment(self, deployment_id: str) -> Any:
-        return self.request("GET", f"/v1/deployments/{deployment_id}")
+        return self.request("GET", f"/v1/deployments/{_seg(deployment_id)}")
 
     def get_active_deployment(self) -> Any:
         return self.request("GET", "/v1/deployments/active")
@@ -174,7 +180,7 @@ class ComputeClient:
 
     def get_run(self, run_id: str, wait: float | None = None) -> Any:
         params = {"wait": wait} if wait else None
-        return self.request("GET", f"/v1/runs/{run_id}", params=params,
+        return self.request("GET", f"/v1/runs/{_seg(run_id)}", params=params,
                             timeout=max(self.timeout, (wait or 0) + 10))
 
     def list_runs(self, *, status: str | None = None, workflow: str | None = None,
@@ -188,18 +194,18 @@ class ComputeClient:
         return self.request("GET", "/v1/runs", params=params)
 
     def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
-        return self.request("GET", f"/v1/runs/{run_id}/events",
+        return self.request("GET", f"/v1/runs/{_seg(run_id)}/events",
                             params={"cursor": cursor, "limit": limit})
 
     def run_steps(self, run_id: str) -> Any:
-        return self.request("GET", f"/v1/runs/{run_id}/steps")
+        return self.request("GET", f"/v1/runs/{_seg(run_id)}/steps")
 
     def run_stream(self, run_id: str, name: str = "default", cursor: int = 0) -> Any:
-        return self.request("GET", f"/v1/runs/{run_id}/streams/{name}",
+        return self.request("GET", f"/v1/runs/{_seg(run_id)}/streams/{_seg(name)}",
                             params={"cursor": cursor})
 
     def cancel_run(self, run_id: str) -> Any:
-        return self.request("POST", f"/v1/runs/{run_id}/cancel")
+        return self.request("POST", f"/v1/runs/{_seg(run_id)}/cancel")
 
     def resume_hook(self, token: str, payload: Any = None) -> Any:
         from workflow_studio.compute import payloads

@@ -8,7 +8,7 @@ database connection is opened here. Each worker process connects (and migrates) 
 from __future__ import annotations
 
 import faulthandler
-import os
+import ipaddress
 import sys
 
 from workflow_studio.worker.engine import bootstrap as _engine  # imported before the fork
@@ -29,7 +29,10 @@ graceful_timeout = 30
 keepalive = 5
 max_requests = 0  # the executor keeps leases; recycling is opt-in via GUNICORN_CMD_ARGS
 control_socket_disable = True  # gunicorn 27+: one fixed socket path would collide across masters
-forwarded_allow_ips = ",".join(_settings.trusted_proxies) or "127.0.0.1,::1"
+# gunicorn parses these strictly: hand it normalised networks (10.0.0.5/24 -> 10.0.0.0/24).
+forwarded_allow_ips = ",".join(
+    str(ipaddress.ip_network(p, strict=False)) for p in _settings.trusted_proxies
+) or "127.0.0.1,::1"
 proxy_allow_ips = forwarded_allow_ips
 accesslog = "-"
 access_log_format = (
@@ -51,7 +54,7 @@ logconfig_dict = {
         "access": {"class": "logging.StreamHandler", "formatter": "access",
                    "stream": "ext://sys.stdout"},
     },
-    "root": {"level": os.environ.get("WORKFLOW_LOG_LEVEL", "INFO"), "handlers": ["console"]},
+    "root": {"level": _settings.log_level, "handlers": ["console"]},
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
         "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},

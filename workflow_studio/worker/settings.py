@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import ipaddress
 import json
 import os
 import sys
@@ -60,6 +61,7 @@ class Settings:
     port: int = 8080
     workers: int = 2
     threads: int = 4
+    log_level: str = "INFO"
     max_artifact_bytes: int = 64 * 1024 * 1024
     max_unpacked_bytes: int = 256 * 1024 * 1024
     max_artifact_files: int = 2000
@@ -113,6 +115,7 @@ _SCHEMA: dict[str, Any] = {
         "port": (_INT, "port"),
         "workers": (_INT, "workers"),
         "threads": (_INT, "threads"),
+        "log_level": (_STR, "log_level"),
         "activation_timeout": ((int, float), "activation_timeout"),
         "executor": {
             "slots": (_INT, "executor_slots"),
@@ -347,6 +350,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
                if environ.get(f"WORKFLOW_WEBHOOK_SECRET_{p.upper()}")}
     if secrets:
         out["webhook_secrets_env"] = secrets
+    if environ.get("WORKFLOW_LOG_LEVEL"):
+        out["log_level"] = environ["WORKFLOW_LOG_LEVEL"]
     if environ.get("WORKFLOW_TRUSTED_PROXIES"):
         proxies = environ["WORKFLOW_TRUSTED_PROXIES"].replace(",", " ").split()
         out["trusted_proxies"] = tuple(proxies)
@@ -400,7 +405,30 @@ def load_settings(config_path: str | None = None, options: Mapping[str, Any] | N
         scopes = values.get("env_api_key_scopes", ("admin",))
         seeds.append(SeedKey(key=env_key, scopes=tuple(scopes), name="WORKFLOW_COMPUTE_API_KEY"))
     values["seed_api_keys"] = tuple(seeds)
+    _check_log_level(values)
+    _check_proxies(values.get("trusted_proxies", ()))
     return Settings(base_dir=base_dir, **values)
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _check_log_level(values: dict[str, Any]) -> None:
+    level = str(values.get("log_level", "INFO")).strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"log level (worker.log_level / WORKFLOW_LOG_LEVEL): expected one "
+                          f"of {', '.join(_LOG_LEVELS)}, got {values.get('log_level')!r}")
+    values["log_level"] = level
+
+
+def _check_proxies(proxies: tuple[str, ...]) -> None:
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted proxies (worker.security.trusted_proxies / "
+                              f"WORKFLOW_TRUSTED_PROXIES): {proxy!r} is not an IP address or "
+                              "network") from None
 
 
 def resolve_callable(target: Any) -> Callable[..., Any] | None:

@@ -23,6 +23,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import IO
@@ -229,3 +230,22 @@ def remove_unpacked(artifact_dir: str | Path, deployment_id: str) -> None:
     """Delete an unpacked deployment (e.g. when recording it in the database failed)."""
     shutil.rmtree(Path(artifact_dir) / deployment_id, ignore_errors=True)
 
+
+def sweep_incoming(artifact_dir: str | Path, older_than: float = 3600.0) -> int:
+    """Remove ``.incoming-*`` directories a killed upload left behind; returns how many.
+
+    Only old ones: an upload streaming right now (in another process) has a fresh one.
+    """
+    base = Path(artifact_dir)
+    if not base.is_dir():
+        return 0
+    cutoff = time.time() - older_than
+    removed = 0
+    for entry in base.glob(f"{INCOMING_PREFIX}*"):
+        try:
+            if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mtime < cutoff:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
