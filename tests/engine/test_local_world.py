@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
 
 import workflow_studio as ws
 from tests.engine import flows
+from tests.engine.e2e_project import wait_for as wait_until
 from workflow_studio.sdk import RunFailedError
 
 pytestmark = pytest.mark.both_backends
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.01):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met before the deadline")
 
 
 def waiting_on(run: ws.Run, kind: str) -> bool:
