@@ -64,10 +64,6 @@ def register_error_handlers(app: Flask) -> None:
                               "A value in the request is out of range or contains characters "
                               "that cannot be stored (e.g. NUL).")
 
-    @app.errorhandler(RecursionError)
-    def _too_deep(exc: RecursionError) -> Response:
-        return error_response(400, ErrorCode.INVALID_JSON, "The request body nests too deeply.")
-
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500

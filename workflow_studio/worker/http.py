@@ -11,12 +11,21 @@ from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.worker.errors import ApiError
 
 
+def parsed_json() -> Any:
+    """The request body as JSON, or None when it is not JSON (too-deep nesting included:
+    the parser's RecursionError is the client's malformed input, not our failure)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
 def json_body(schema: Schema) -> Any:
     """The request's JSON body loaded through ``schema``; 400 with the fields otherwise."""
     if request.content_length and not request.is_json:
         raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                        "Send the body as JSON with Content-Type: application/json.")
-    data = request.get_json(silent=True) if request.content_length else {}
+    data = parsed_json() if request.content_length else {}
     if data is None:
         raise ApiError(400, ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
     try:

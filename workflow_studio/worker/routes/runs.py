@@ -33,7 +33,7 @@ from workflow_studio.worker import auditing
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.engine import service
 from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.http import json_body, query_args
+from workflow_studio.worker.http import json_body, parsed_json, query_args
 from workflow_studio.worker.security import requires
 from workflow_studio.worker.storage import deployments as deployments_repo
 from workflow_studio.worker.storage import idempotency
@@ -127,7 +127,7 @@ def _trigger_body() -> dict[str, Any]:
     """The trigger's body. A well-formed body (the hot path) is checked by hand, which is
     several times cheaper than the schema; anything else goes through the schema, so errors
     read exactly as before."""
-    data = request.get_json(silent=True) if request.is_json and request.content_length else None
+    data = parsed_json() if request.is_json and request.content_length else None
     if (isinstance(data, dict) and data.keys() <= _TRIGGER_FIELDS
             and isinstance(name := data.get("workflowName"), str) and 0 < len(name) <= 200
             and isinstance(args := data.get("args", []), list)

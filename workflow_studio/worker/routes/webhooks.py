@@ -21,6 +21,7 @@ from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.engine import service
 from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.http import parsed_json
 from workflow_studio.worker.security import public
 from workflow_studio.worker.settings import ConfigError, resolve_callable
 from workflow_studio.worker.storage import webhooks as webhooks_repo
@@ -176,7 +177,7 @@ def resume_webhook(signed: str) -> Any:
     body = _raw_body()
     payload: Any = None
     if body:
-        payload = request.get_json(silent=True) if request.is_json else None
+        payload = parsed_json() if request.is_json else None
         if payload is None:
             payload = body.decode("utf-8", errors="replace")
     try:
