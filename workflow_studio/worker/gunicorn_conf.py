@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import faulthandler
 import ipaddress
+import os
 import sys
 
 from workflow_studio.worker.engine import bootstrap as _engine  # imported before the fork
+from workflow_studio.worker.server import READY_MARKER
 from workflow_studio.worker.settings import ConfigError, load_settings
 
 try:
@@ -86,6 +88,10 @@ def post_worker_init(worker):
         worker.log.error("workflow-studio: database not usable: %s", exc)
         sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
     _start_engine(worker)
+    # Whatever the log level: start_compute_worker_server counts these to know every
+    # process serves (one answering health check proves only one of them).
+    sys.stderr.write(f"{READY_MARKER} (pid {os.getpid()})\n")
+    sys.stderr.flush()
 
 
 def _start_engine(worker):

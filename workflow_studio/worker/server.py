@@ -21,6 +21,7 @@ import requests
 from workflow_studio.worker.settings import OPTIONS_ENV, SeedKey
 
 GUNICORN_CONF = "python:workflow_studio.worker.gunicorn_conf"
+READY_MARKER = "workflow-studio: worker process ready"
 
 
 def gunicorn_command(*extra: str) -> list[str]:
@@ -99,18 +100,20 @@ def start_compute_worker_server(host: str = "127.0.0.1", port: int = 0, workers:
     sock.close()
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound_port}"
     server = WorkerServer(process, url, bound_port, log_path)
-    _wait_ready(server, ready_timeout)
+    _wait_ready(server, ready_timeout, workers)
     return server
 
 
-def _wait_ready(server: WorkerServer, timeout: float) -> None:
+def _wait_ready(server: WorkerServer, timeout: float, workers: int) -> None:
+    """Until every gunicorn process has booted (its ready line) and health answers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"worker exited with status {server.process.returncode}:\n"
                                f"{server.log()[-4000:]}")
         try:
-            if requests.get(f"{server.url}/v1/health", timeout=1).status_code == 200:
+            if (server.log().count(READY_MARKER) >= workers and requests.get(
+                    f"{server.url}/v1/health", timeout=1).status_code == 200):
                 return
         except requests.RequestException:
             pass
