@@ -138,6 +138,17 @@ def graceful(directory):
     return {{"slow": first, "after": add(1, 1)}}
 
 
+@ws.step
+def nap(seconds, i):
+    time.sleep(seconds)
+    return i
+
+
+@ws.workflow
+def napping(seconds, count):
+    return [nap(seconds, i) for i in range(count)]
+
+
 @ws.workflow
 def survivor(directory):
     before = add(20, 22)

@@ -3,6 +3,7 @@ with the run (one commit), exactly once per request, for new runs, replays and e
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,8 @@ def test_trigger_waits_for_the_finished_run(tmp_path: Path, worker: Any,
     # A replay without wait answers the first response; with wait, the run as it is now.
     first, correlation = _post(http, worker.url, body, "tw-1")
     assert first.status_code == 202 and first.headers["Idempotent-Replayed"] == "true"
-    assert (first.json()["id"], first.json()["status"]) == (run["id"], "pending")
+    # (the run as the trigger committed it: started already when this process took it)
+    assert (first.json()["id"], first.json()["status"]) == (run["id"], "running")
     [row] = _audit(http, worker.url, correlation)
     assert (row["status"], row["runId"]) == (202, run["id"])
     now, correlation = _post(http, worker.url, body, "tw-1", "?wait=5")
@@ -71,6 +73,25 @@ def test_trigger_wait_expires_with_202(tmp_path: Path, worker: Any,
     plain, _ = _post(http, worker.url, {"workflowName": "total", "args": [1]}, "tw-0",
                      "?wait=0")
     assert plain.status_code == 202 and plain.json()["status"] == "pending"
+
+
+def test_a_run_executed_by_its_trigger_is_handed_back_when_the_wait_ends(
+        tmp_path: Path, worker: Any, http: requests.Session) -> None:
+    """A waiting trigger executes its run in the request thread; at the first step boundary
+    after the wait it hands the run to the executor's slots and answers 202."""
+    deploy(ComputeClient(worker.url, ADMIN_KEY), tmp_path / "project")
+    started = time.monotonic()
+    parked, _ = _post(http, worker.url, {"workflowName": "napping", "args": [0.2, 10]},
+                      "tw-nap", "?wait=0.5")
+    answered = time.monotonic() - started
+    assert parked.status_code == 202 and parked.json()["status"] == "running"
+    assert answered < 1.5, f"answered after {answered:.2f}s; the steps take 2s"
+    run_id = parked.json()["id"]
+    done = http.get(f"{worker.url}/v1/runs/{run_id}?wait=20", headers=AUTH, timeout=30).json()
+    assert (done["status"], done["output"]) == ("completed", list(range(10)))
+    steps = http.get(f"{worker.url}/v1/runs/{run_id}/steps", headers=AUTH, timeout=10).json()
+    assert [s["position"] for s in steps["data"]] == list(range(1, 11))
+    assert {s["attempt"] for s in steps["data"]} == {1}
 
 
 def test_trigger_errors_are_audited_once(tmp_path: Path, worker: Any,

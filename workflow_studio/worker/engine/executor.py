@@ -64,6 +64,10 @@ class Executor:
         self._next_timer: int | None = None
         self.bell = WakeChannel(channel_dir(db.target) if db.dialect == "sqlite" else None)
         self.listener: Any = None
+        # One permit per slot, taken by a slot thread for each message it processes and by
+        # a request thread that executes the run it just triggered (``execute_claimed``):
+        # either way at most ``slots`` messages run in this process at once.
+        self._permits = threading.BoundedSemaphore(self.slots)
         self._active: dict[str, Row] = {}
         # Claims whose processing died of DatabaseUnavailable: given back by the heartbeat
         # once the database answers again (sooner than waiting for the lease to expire).
@@ -182,30 +186,67 @@ class Executor:
     def _slot(self) -> None:
         self._idle_wait()
         while not self.stopping:
+            if not self._permits.acquire(timeout=1.0):
+                continue  # request threads hold every permit (``execute_claimed``)
             try:
-                message = self._claim()
-            except DatabaseUnavailable as exc:
-                log.warning("executor cannot claim: %s", exc)
-                message = None
-            except Exception:
-                log.exception("executor claim failed")
-                message = None
+                try:
+                    message = self._claim()
+                except DatabaseUnavailable as exc:
+                    log.warning("executor cannot claim: %s", exc)
+                    message = None
+                except Exception:
+                    log.exception("executor claim failed")
+                    message = None
+                if message is not None:
+                    self._process(message)
+            finally:
+                self._permits.release()
             if message is None:
                 self._idle_wait()
-                continue
-            self._active[message["claim_token"]] = message
-            try:
-                runner.process(self, self.db.connection(), message)
-            except DatabaseUnavailable as exc:
-                log.warning("database unavailable while processing %s (run %s): %s",
-                            message["id"], message["run_id"], exc)
-                self._orphans.append(message)
-            except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit):
-                # Whatever escaped, the slot lives on: its lease lapses and the run is retried.
-                log.exception("executor failed processing %s (run %s)", message["id"],
-                              message["run_id"])
-            finally:
-                self._active.pop(message["claim_token"], None)
+
+    def _process(self, message: Row, run: Row | None = None,
+                 yield_at: float | None = None) -> None:
+        self._active[message["claim_token"]] = message
+        try:
+            runner.process(self, self.db.connection(), message, run, yield_at)
+        except DatabaseUnavailable as exc:
+            log.warning("database unavailable while processing %s (run %s): %s",
+                        message["id"], message["run_id"], exc)
+            self._orphans.append(message)
+        except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit):
+            # Whatever escaped, the slot lives on: its lease lapses and the run is retried.
+            log.exception("executor failed processing %s (run %s)", message["id"],
+                          message["run_id"])
+        finally:
+            self._active.pop(message["claim_token"], None)
+
+    # -- execution in the caller's thread -----------------------------------------------
+    def reserve(self) -> bool:
+        """Take a slot's permit for the calling thread if one is free (never waits)."""
+        if self.stopping or not self._permits.acquire(blocking=False):
+            return False
+        if self.stopping:
+            self._permits.release()
+            return False
+        return True
+
+    def release_reservation(self) -> None:
+        """Give back a permit ``reserve`` took without executing anything."""
+        self._permits.release()
+
+    def owner(self) -> tuple[str, int, int]:
+        """(host, pid, lease ms): how ``service.trigger_claimed`` claims for this process."""
+        return self.host, self.pid, self.lease_ms
+
+    def execute_claimed(self, message: Row, run: Row, yield_at: float) -> None:
+        """Execute a run this thread created already claimed (``service.trigger_claimed``),
+        holding the permit ``reserve`` took (released here). At the first step boundary
+        after ``yield_at`` (monotonic) the run goes back to the queue for the slots, so a
+        caller waiting on it is not held much past its wait."""
+        try:
+            self._process(message, run, yield_at)
+        finally:
+            self._permits.release()
 
     # -- heartbeat and cross-process wake-ups -----------------------------------------
     def _heartbeat(self) -> None:

@@ -8,6 +8,7 @@ e.g. cancelled meanwhile). Both are ``BaseException`` so workflow code cannot sw
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ from workflow_studio.worker.storage.world import (
 )
 
 log = logging.getLogger("workflow_studio.engine")
+ALIVE_CHECK_INTERVAL = 0.002  # seconds; see Execution.check_alive
 MAX_CLAIMS = 25  # a message claimed this often without finishing crashes its process
 
 
@@ -45,8 +47,11 @@ class RunEnded(BaseException):
 class Execution:
     """The engine side of one claimed message (what ``Replay`` calls back into)."""
 
-    def __init__(self, engine: Any, conn: Connection, message: Row, run: Row) -> None:
+    def __init__(self, engine: Any, conn: Connection, message: Row, run: Row,
+                 yield_at: float | None = None) -> None:
         self.engine, self.conn, self.message = engine, conn, message
+        self.yield_at = yield_at
+        self.alive_at = float("-inf")  # when the claim and the run were last seen alive
         self.run_id: str = run["id"]
         self.deployment_id: str = run["deployment_id"]
         self.concurrency_limit: int | None = message["concurrency_limit"]
@@ -66,6 +71,7 @@ class Execution:
                     raise LeaseLost(self.message["id"])
                 if status in TERMINAL_RUN_STATUSES:
                     raise RunEnded(status)
+                self.alive_at = time.monotonic()
                 if self.replay is not None:
                     self.replay.flush(conn)
                 yield conn
@@ -75,9 +81,17 @@ class Execution:
             raise
 
     def check_alive(self) -> None:
-        """Before a step starts: stop if the claim was lost or the run ended (cancelled)."""
+        """Before a step starts: stop if the claim was lost or the run ended (cancelled).
+
+        The look is skipped when the last one (or the last fenced write) is under
+        ``ALIVE_CHECK_INTERVAL`` old: a burst of short steps costs one read, not one per
+        step, and a cancel still stops the run within that interval (the same order as a
+        thread waiting for the GIL between the look and the step)."""
+        if time.monotonic() - self.alive_at < ALIVE_CHECK_INTERVAL:
+            return
         status = queue.claim_status(self.conn, self.message["id"],
                                     self.message["claim_token"], self.run_id)
+        self.alive_at = time.monotonic()
         exc: LeaseLost | RunEnded | None = None
         if status is None:
             exc = LeaseLost(self.message["id"])
@@ -89,7 +103,8 @@ class Execution:
             raise exc
 
     def should_yield(self) -> bool:
-        return bool(self.engine.stopping)
+        return bool(self.engine.stopping) or (
+            self.yield_at is not None and time.monotonic() >= self.yield_at)
 
     def notify(self, count: int = 1) -> None:
         self.engine.wake(count)
@@ -101,15 +116,22 @@ class Execution:
         self.engine.db.release_thread()
 
 
-def process(engine: Any, conn: Connection, message: Row) -> None:
-    """Do the work of ``message`` (claimed by us); never raises for workflow errors."""
-    run = runs.get(conn, message["run_id"])
+def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
+            yield_at: float | None = None) -> None:
+    """Do the work of ``message`` (claimed by us); never raises for workflow errors.
+
+    ``run``: the run's row when the caller just created it (so its log is empty too).
+    ``yield_at``: a monotonic time after which the run yields at its next step boundary.
+    """
+    fresh = run is not None
+    if run is None:
+        run = runs.get(conn, message["run_id"])
     if run is None or run["status"] in TERMINAL_RUN_STATUSES:
         with conn.transaction():
             if queue.holds(conn, message["id"], message["claim_token"]):
                 queue.delete(conn, message["id"])
         return
-    execution = Execution(engine, conn, message, run)
+    execution = Execution(engine, conn, message, run, yield_at)
     try:
         if message["claims"] > MAX_CLAIMS:
             _fail(execution, {"code": "crash_loop", "type": "CrashLoop", "message":
@@ -118,7 +140,7 @@ def process(engine: Any, conn: Connection, message: Row) -> None:
         elif message["kind"] == "step":
             _process_step(engine, execution, run, message)
         else:
-            _process_run(engine, execution, run)
+            _process_run(engine, execution, run, fresh)
     except LeaseLost:
         log.warning("lease lost on %s (run %s); another executor owns it now",
                     message["id"], run["id"])
@@ -134,7 +156,10 @@ def _finish_run(execution: Execution) -> None:
     """Free the run's hook tokens and its message (before the terminal event, which is the
     last event of every run)."""
     conn = execution.conn
-    hooks.dispose_for_run(conn, execution.run_id)
+    replay = execution.replay
+    # The log holds every hook the run ever made: without one there is nothing to free.
+    if replay is None or any(entry.kind == "hook" for entry in replay.log.values()):
+        hooks.dispose_for_run(conn, execution.run_id)
     queue.delete(conn, execution.message["id"])
 
 
@@ -144,7 +169,7 @@ def _fail(execution: Execution, error: dict[str, Any]) -> None:
         runs.fail(conn, execution.run_id, error)
 
 
-def _process_run(engine: Any, execution: Execution, run: Row) -> None:
+def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = False) -> None:
     try:
         registry = engine.resolve_registry(run["deployment_id"])
     except Exception as exc:
@@ -158,7 +183,7 @@ def _process_run(engine: Any, execution: Execution, run: Row) -> None:
                           f"deployment {run['deployment_id']} has no workflow "
                           f"{run['workflow_name']!r}"})
         return
-    replay = Replay(execution, replay_log.load(execution.conn, run["id"]))
+    replay = Replay(execution, {} if fresh else replay_log.load(execution.conn, run["id"]))
     execution.replay = replay
     inputs = payloads.loads(run["input_json"]) or {}
     try:

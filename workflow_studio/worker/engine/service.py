@@ -120,6 +120,20 @@ def trigger(conn: Connection, workflow_name: str, args: Any, kwargs: Any, *,
     return run
 
 
+def trigger_claimed(conn: Connection, workflow_name: str, *, deployment_id: str,
+                    trigger_type: str, input_json: str, owner: tuple[str, int, int]
+                    ) -> tuple[Row, Row]:
+    """``trigger``, with the run's message claimed by ``owner`` (host, pid, lease ms) and
+    the run started in the same commit; returns (run, message) for the caller to execute
+    at once. Saves a claim transaction and two thread hand-offs per run."""
+    host, pid, lease_ms = owner
+    with conn.transaction():
+        run = runs.create(conn, workflow_name, deployment_id, trigger_type, input_json,
+                          started=True)
+        message = queue.enqueue_claimed(conn, run["id"], deployment_id, host, pid, lease_ms)
+    return run, message
+
+
 def encode_input(args: Any, kwargs: Any) -> str:
     """A run's stored input: its arguments as tagged JSON."""
     return payloads.dumps({"args": tuple(args or ()), "kwargs": dict(kwargs or {})},

@@ -3,7 +3,9 @@ cancel, and resume a hook.
 
 ``POST /v1/runs`` writes the idempotency row, the run, its ``run_created`` event, its queue
 message and the request's audit row in one transaction, then wakes this process's executor;
-with ``?wait`` it then long-polls the run like ``GET /v1/runs/:id?wait``.
+with ``?wait`` and a free executor slot it executes the run itself instead (see
+``_reserve_direct``), then long-polls the run like ``GET /v1/runs/:id?wait`` if it is not
+over.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from datetime import UTC
 from typing import Any
 
@@ -107,6 +110,46 @@ def _await(run_id: str, row: dict[str, Any], wait: float) -> dict[str, Any]:
         permits.release()
 
 
+_direct: threading.BoundedSemaphore | None = None
+
+
+def _direct_permits() -> threading.BoundedSemaphore:
+    """Request threads that may execute a run at once: all but one, so a few long steps
+    cannot take every thread from health checks and short requests."""
+    global _direct
+    with _waiters_lock:
+        if _direct is None:
+            _direct = threading.BoundedSemaphore(max(1, state().settings.threads - 1))
+        return _direct
+
+
+def _reserve_direct(wait: float, prepared: Any) -> Any:
+    """The executor, holding a slot's permit for this thread, when this trigger should
+    execute its new run itself; None otherwise.
+
+    A trigger that waits for its run executes it in the request thread when a slot is free:
+    no claim transaction, no hand-off to a slot thread and back. The thread is working,
+    not idle, so this takes no long-poll permit (taking one starved the triggers that went
+    through the queue of their waits); the run yields at the first step boundary after the
+    wait. Runs of a deployment with a concurrency limit go through the queue, whose claim
+    counts them."""
+    if wait <= 0 or isinstance(prepared, ApiError) or prepared[0].get("concurrency"):
+        return None
+    executor = service.current_executor()
+    if executor is None or not _direct_permits().acquire(blocking=False):
+        return None
+    if not executor.reserve():
+        _direct_permits().release()
+        return None
+    return executor
+
+
+def _release_direct(executor: Any) -> None:
+    if executor is not None:
+        executor.release_reservation()
+        _direct_permits().release()
+
+
 def _trigger_wait() -> float:
     """``?wait=`` of a trigger, bounded like GET's; other query parameters are ignored,
     as they always were on this route."""
@@ -186,26 +229,39 @@ def trigger_run() -> Any:
     except ApiError as exc:
         prepared = exc  # raised only if this is not a replay (a replay answers regardless)
     retention_ms = state().settings.idempotency_retention_seconds * 1000
-    with c.transaction():
-        existing = idempotency.get(c, g.key_id, key)
-        if existing is not None:
-            if existing["request_hash"] != digest:
-                raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
-                               f"{IDEMPOTENCY_HEADER} {key!r} was already used with a "
-                               "different payload.")
-            g.run_id = existing["run_id"]
-        else:
-            if isinstance(prepared, ApiError):
-                raise prepared
-            deployment, args, kwargs, input_json = prepared
-            row = service.trigger(c, data["workflowName"], args, kwargs,
-                                  deployment_id=deployment["id"], trigger_type="api",
-                                  concurrency_limit=deployment.get("concurrency"),
-                                  input_json=input_json)
-            text = json.dumps(service.run_json(row), separators=(",", ":"))
-            idempotency.record(c, g.key_id, key, digest, 202, None, row["id"], retention_ms,
-                               response_json=text)
-            auditing.record_in(c, 202, row["id"])
+    direct = _reserve_direct(wait, prepared)
+    message = None
+    try:
+        with c.transaction():
+            existing = idempotency.get(c, g.key_id, key)
+            if existing is not None:
+                if existing["request_hash"] != digest:
+                    raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
+                                   f"{IDEMPOTENCY_HEADER} {key!r} was already used with a "
+                                   "different payload.")
+                g.run_id = existing["run_id"]
+            else:
+                if isinstance(prepared, ApiError):
+                    raise prepared
+                deployment, args, kwargs, input_json = prepared
+                if direct is not None:
+                    row, message = service.trigger_claimed(
+                        c, data["workflowName"], deployment_id=deployment["id"],
+                        trigger_type="api", input_json=input_json, owner=direct.owner())
+                else:
+                    row = service.trigger(c, data["workflowName"], args, kwargs,
+                                          deployment_id=deployment["id"], trigger_type="api",
+                                          concurrency_limit=deployment.get("concurrency"),
+                                          input_json=input_json)
+                text = json.dumps(service.run_json(row), separators=(",", ":"))
+                idempotency.record(c, g.key_id, key, digest, 202, None, row["id"],
+                                   retention_ms, response_json=text)
+                auditing.record_in(c, 202, row["id"])
+    except BaseException:
+        _release_direct(direct)
+        raise
+    if message is None:
+        _release_direct(direct)
     if existing is not None:
         replayed = {"Idempotent-Replayed": "true"}
         if wait and existing["run_id"] and existing["status_code"] == 202:
@@ -217,7 +273,17 @@ def trigger_run() -> Any:
         return _json_response(existing["response_json"], existing["status_code"], replayed)
     auditing.committed()
     g.run_id = row["id"]
-    service.wake()
+    if message is not None:
+        assert direct is not None
+        deadline = time.monotonic() + wait
+        try:
+            direct.execute_claimed(message, row, deadline)  # releases the slot's permit
+        finally:
+            _direct_permits().release()
+        row = runs.get(c, row["id"]) or row
+        wait = max(0.0, deadline - time.monotonic())
+    else:
+        service.wake()
     if wait:
         row = _await(row["id"], row, wait)
         if row["status"] in TERMINAL_STATUSES:

@@ -63,6 +63,27 @@ def enqueue_run(conn: Connection, run_id: str, deployment_id: str,
         return
 
 
+def enqueue_claimed(conn: Connection, run_id: str, deployment_id: str, host: str, pid: int,
+                    lease_ms: int) -> Row:
+    """Insert a new run's message already claimed by (``host``, ``pid``): the process that
+    triggered the run executes it at once, so nobody else is told about it (no NOTIFY).
+    Returns the message as ``claim`` would."""
+    at = now_ms()
+    message: Row = {
+        "id": new_id("msg"), "kind": "run", "run_id": run_id, "step_seq": None,
+        "deployment_id": deployment_id, "concurrency_limit": None, "visible_at": at,
+        "created_at": at, "claim_token": secrets.token_hex(12), "claimed_by_host": host,
+        "claimed_by_pid": pid, "lease_expires_at": at + lease_ms, "claims": 1, "rewake": 0,
+        "rewake_at": None}
+    conn.execute(
+        "INSERT INTO queue_messages (id, kind, run_id, deployment_id, visible_at, created_at,"
+        " claim_token, claimed_by_host, claimed_by_pid, lease_expires_at, claims)"
+        " VALUES (?, 'run', ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+        (message["id"], run_id, deployment_id, at, at, message["claim_token"], host, pid,
+         message["lease_expires_at"]))
+    return message
+
+
 def _notify(conn: Connection) -> None:
     """Tell every node's executors (LISTEN ``channel``) that work may be due, at commit."""
     if conn.dialect == "postgres":

@@ -13,25 +13,30 @@ from typing import Any
 from workflow_studio.compute.ids import new_id
 from workflow_studio.worker.clock import now_ms
 from workflow_studio.worker.storage.base import Connection, Row
-from workflow_studio.worker.storage.world import TERMINAL_RUN_STATUSES, WorldConflict, events
+from workflow_studio.worker.storage.world import WorldConflict, events
 
 TRIGGER_TYPES = ("api", "schedule", "webhook", "local")
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
 def create(conn: Connection, workflow_name: str, deployment_id: str, trigger_type: str,
-           input_json: str, run_id: str | None = None) -> Row:
-    """Insert a pending run and its ``run_created`` event."""
+           input_json: str, run_id: str | None = None, started: bool = False) -> Row:
+    """Insert a pending run and its ``run_created`` event (``started``: a running run,
+    followed by its ``run_started`` event, for a run its creator executes at once)."""
     run_id = run_id or new_id("wrun")
     at = now_ms()
-    conn.execute(
+    row = conn.query_one(
         "INSERT INTO workflow_runs (id, workflow_name, deployment_id, trigger_type, status,"
-        " input_json, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
-        (run_id, workflow_name, deployment_id, trigger_type, input_json, at, at))
-    events.append(conn, run_id, "run_created", run_id,
-                  {"workflowName": workflow_name, "deploymentId": deployment_id,
-                   "triggerType": trigger_type}, at)
-    row = get(conn, run_id)
+        " input_json, created_at, updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " RETURNING *",
+        (run_id, workflow_name, deployment_id, trigger_type,
+         "running" if started else "pending", input_json, at, at, at if started else None))
+    created = (run_id, "run_created", run_id, {"workflowName": workflow_name,
+               "deploymentId": deployment_id, "triggerType": trigger_type}, at)
+    if started:
+        events.append_many(conn, [created, (run_id, "run_started", run_id, None, at)])
+    else:
+        events.append(conn, *created)
     assert row is not None
     return row
 
@@ -50,14 +55,17 @@ def status(conn: Connection, run_id: str, for_update: bool = False) -> str | Non
 
 def _transition(conn: Connection, run_id: str, new_status: str, sets: str,
                 params: tuple[Any, ...], event_type: str, payload: Any) -> None:
-    current = status(conn, run_id, for_update=True)
-    if current is None:
-        raise WorldConflict(f"run {run_id} does not exist")
-    if current in TERMINAL_RUN_STATUSES:
-        raise WorldConflict(f"run {run_id} is already {current}")
+    """One conditional UPDATE (it locks the row on PostgreSQL), so a cancel and a
+    completion cannot both leave a terminal state; the status is read only to explain a
+    refusal."""
     at = now_ms()
-    conn.execute(f"UPDATE workflow_runs SET status = ?, updated_at = ?{sets} WHERE id = ?",
-                 (new_status, at, *params, run_id))
+    if not conn.execute(
+            f"UPDATE workflow_runs SET status = ?, updated_at = ?{sets} WHERE id = ?"
+            " AND status IN ('pending', 'running')", (new_status, at, *params, run_id)):
+        current = status(conn, run_id)
+        if current is None:
+            raise WorldConflict(f"run {run_id} does not exist")
+        raise WorldConflict(f"run {run_id} is already {current}")
     events.append(conn, run_id, event_type, run_id, payload, at)
 
 
