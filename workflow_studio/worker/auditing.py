@@ -9,6 +9,7 @@ the run without the row). Either way each request gets exactly one row.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -43,6 +44,23 @@ def record_in(c: Any, status: int, run_id: str | None) -> None:
     writes a row (e.g. for the error response of a rolled-back trigger).
     """
     _write(c, status, run_id)
+
+
+def deferred(status: int) -> Callable[[Any, str | None], None]:
+    """``record_in`` for a write that may run on another thread (``group_commit``): the
+    request's fields are read now; the returned ``write(c, run_id)`` needs no request."""
+    fields = {"key_id": g.get("key_id"), "method": request.method,
+              "route": request.url_rule.rule if request.url_rule else request.path,
+              "path": request.path, "status": status,
+              "correlation_id": g.get("correlation_id", "-")}
+    correlation = g.get("correlation_id")
+
+    def write(c: Any, run_id: str | None) -> None:
+        metadata = {"correlation_id": correlation}
+        if run_id:
+            metadata["run_id"] = run_id
+        audit_repo.record(c, created_at=now_ms(), run_id=run_id, metadata=metadata, **fields)
+    return write
 
 
 def committed() -> None:

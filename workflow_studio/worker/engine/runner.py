@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from workflow_studio.worker.engine import log as replay_log
 from workflow_studio.worker.engine import service
 from workflow_studio.worker.engine.attempts import StepContext, run_attempt
 from workflow_studio.worker.engine.replay import Replay, Suspend
+from workflow_studio.worker.storage import group_commit
 from workflow_studio.worker.storage.base import Connection, Row
 from workflow_studio.worker.storage.world import (
     TERMINAL_RUN_STATUSES,
@@ -75,6 +76,31 @@ class Execution:
                 if self.replay is not None:
                     self.replay.flush(conn)
                 yield conn
+        except (LeaseLost, RunEnded) as exc:
+            if self.replay is not None:
+                self.replay.interrupt = exc
+            raise
+
+    def commit(self, write: Callable[[Connection], Any]) -> Any:
+        """``fenced`` for a run's closing write (finish, fail, park): ``write(conn)`` runs
+        on the connection it is given, possibly in one commit with other runs' closing
+        writes (``group_commit``), and returns once that commit is durable."""
+        if self.replay is not None:
+            self.replay.prepare()
+
+        def unit(conn: Connection) -> Any:
+            status = queue.fence(conn, self.message["id"], self.message["claim_token"],
+                                 self.run_id)
+            if status is None:
+                raise LeaseLost(self.message["id"])
+            if status in TERMINAL_RUN_STATUSES:
+                raise RunEnded(status)
+            if self.replay is not None:
+                self.replay.flush(conn)
+            return write(conn)
+
+        try:
+            return group_commit.for_database(self.engine.db).run(unit)
         except (LeaseLost, RunEnded) as exc:
             if self.replay is not None:
                 self.replay.interrupt = exc
@@ -152,10 +178,9 @@ def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
     service.run_changed(run["id"])
 
 
-def _finish_run(execution: Execution) -> None:
+def _finish_run(execution: Execution, conn: Connection) -> None:
     """Free the run's hook tokens and its message (before the terminal event, which is the
     last event of every run)."""
-    conn = execution.conn
     replay = execution.replay
     # The log holds every hook the run ever made: without one there is nothing to free.
     if replay is None or any(entry.kind == "hook" for entry in replay.log.values()):
@@ -164,9 +189,10 @@ def _finish_run(execution: Execution) -> None:
 
 
 def _fail(execution: Execution, error: dict[str, Any]) -> None:
-    with execution.fenced() as conn:
-        _finish_run(execution)
+    def write(conn: Connection) -> None:
+        _finish_run(execution, conn)
         runs.fail(conn, execution.run_id, error)
+    execution.commit(write)
 
 
 def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = False) -> None:
@@ -193,11 +219,14 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
             raise replay.interrupt  # workflow code caught our control flow and carried on
     except Suspend as suspend:
         execution.replay.interrupt = None
-        with execution.fenced() as conn:
-            if suspend.waiting.get("type") != "yield":
-                runs.set_waiting(conn, run["id"], suspend.waiting)
+
+        def park(conn: Connection, waiting: dict[str, Any] = suspend.waiting,
+                 wake_at: int | None = suspend.wake_at) -> None:
+            if waiting.get("type") != "yield":
+                runs.set_waiting(conn, run["id"], waiting)
             queue.finish(conn, execution.message["id"], execution.message["claim_token"],
-                         suspend.wake_at)
+                         wake_at)
+        execution.commit(park)
         engine.timer_set(suspend.wake_at)
         return
     except NonDeterministicReplayError as exc:
@@ -226,9 +255,10 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
                           "message": f"workflow {run['workflow_name']!r} returned a value "
                                      f"that cannot be stored: {exc}"})
         return
-    with execution.fenced() as conn:
-        _finish_run(execution)
+    def finish(conn: Connection) -> None:
+        _finish_run(execution, conn)
         runs.complete(conn, run["id"], output_json)
+    execution.commit(finish)
 
 
 def _process_step(engine: Any, execution: Execution, run: Row, message: Row) -> None:

@@ -39,7 +39,7 @@ from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body, parsed_json, query_args
 from workflow_studio.worker.security import requires
 from workflow_studio.worker.storage import deployments as deployments_repo
-from workflow_studio.worker.storage import idempotency
+from workflow_studio.worker.storage import group_commit, idempotency
 from workflow_studio.worker.storage.world import WorldConflict, events, runs, steps, streams
 
 bp = Blueprint("runs", __name__)
@@ -230,38 +230,46 @@ def trigger_run() -> Any:
         prepared = exc  # raised only if this is not a replay (a replay answers regardless)
     retention_ms = state().settings.idempotency_retention_seconds * 1000
     direct = _reserve_direct(wait, prepared)
-    message = None
+    key_id, audit = g.key_id, auditing.deferred(202)
+
+    def write(c: Any) -> tuple[Any, Any, Any, str]:
+        """The trigger's one commit; it may run on another request's thread
+        (``group_commit``), so it reads nothing from the request."""
+        existing = idempotency.get(c, key_id, key)
+        if existing is not None:
+            if existing["request_hash"] != digest:
+                raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
+                               f"{IDEMPOTENCY_HEADER} {key!r} was already used with a "
+                               "different payload.")
+            return existing, None, None, ""
+        if isinstance(prepared, ApiError):
+            raise prepared
+        deployment, args, kwargs, input_json = prepared
+        message = None
+        if direct is not None:
+            row, message = service.trigger_claimed(
+                c, data["workflowName"], deployment_id=deployment["id"], trigger_type="api",
+                input_json=input_json, owner=direct.owner())
+        else:
+            row = service.trigger(c, data["workflowName"], args, kwargs,
+                                  deployment_id=deployment["id"], trigger_type="api",
+                                  concurrency_limit=deployment.get("concurrency"),
+                                  input_json=input_json)
+        text = json.dumps(service.run_json(row), separators=(",", ":"))
+        idempotency.record(c, key_id, key, digest, 202, None, row["id"], retention_ms,
+                           response_json=text)
+        audit(c, row["id"])
+        return None, row, message, text
+
     try:
-        with c.transaction():
-            existing = idempotency.get(c, g.key_id, key)
-            if existing is not None:
-                if existing["request_hash"] != digest:
-                    raise ApiError(409, ErrorCode.IDEMPOTENCY_CONFLICT,
-                                   f"{IDEMPOTENCY_HEADER} {key!r} was already used with a "
-                                   "different payload.")
-                g.run_id = existing["run_id"]
-            else:
-                if isinstance(prepared, ApiError):
-                    raise prepared
-                deployment, args, kwargs, input_json = prepared
-                if direct is not None:
-                    row, message = service.trigger_claimed(
-                        c, data["workflowName"], deployment_id=deployment["id"],
-                        trigger_type="api", input_json=input_json, owner=direct.owner())
-                else:
-                    row = service.trigger(c, data["workflowName"], args, kwargs,
-                                          deployment_id=deployment["id"], trigger_type="api",
-                                          concurrency_limit=deployment.get("concurrency"),
-                                          input_json=input_json)
-                text = json.dumps(service.run_json(row), separators=(",", ":"))
-                idempotency.record(c, g.key_id, key, digest, 202, None, row["id"],
-                                   retention_ms, response_json=text)
-                auditing.record_in(c, 202, row["id"])
+        existing, row, message, text = group_commit.for_database(state().db).run(write)
     except BaseException:
         _release_direct(direct)
         raise
     if message is None:
         _release_direct(direct)
+    if existing is not None:
+        g.run_id = existing["run_id"]
     if existing is not None:
         replayed = {"Idempotent-Replayed": "true"}
         if wait and existing["run_id"] and existing["status_code"] == 202:

@@ -1,0 +1,92 @@
+"""Group commit: units of many threads share commits, each unit's failure stays its own,
+and every thread returns only once its unit is durable."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from workflow_studio.worker.storage import group_commit
+
+pytestmark = pytest.mark.both_backends
+
+
+def _table(db: Any) -> None:
+    conn = db.connection()
+    with conn.transaction():
+        conn.execute("CREATE TABLE IF NOT EXISTS gc_rows (id INTEGER PRIMARY KEY, v TEXT)")
+
+
+def test_units_of_many_threads_commit_and_a_failing_unit_rolls_back_alone(
+        make_database: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    db = make_database()
+    _table(db)
+    committer = group_commit.for_database(db)
+    batches: list[int] = []
+    execute = group_commit._execute
+
+    def counting(conn: Any, batch: list[Any]) -> None:
+        batches.append(len(batch))
+        execute(conn, batch)
+    monkeypatch.setattr(group_commit, "_execute", counting)
+    results: dict[int, Any] = {}
+    start = threading.Barrier(24)
+
+    def unit(i: int) -> Callable[[Any], int]:
+        def write(conn: Any) -> int:
+            conn.execute("INSERT INTO gc_rows (id, v) VALUES (?, ?)", (i, f"row {i}"))
+            if i % 5 == 0:
+                raise ValueError(f"unit {i} fails after writing")
+            return i * 10
+        return write
+
+    def worker(i: int) -> None:
+        start.wait()
+        for j in range(i * 100, i * 100 + 20):
+            try:
+                results[j] = committer.run(unit(j))
+            except ValueError as exc:
+                results[j] = exc
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not any(t.is_alive() for t in threads)
+
+    expected = {j for i in range(24) for j in range(i * 100, i * 100 + 20)}
+    assert set(results) == expected
+    for j, result in results.items():
+        if j % 5 == 0:
+            assert isinstance(result, ValueError) and str(j) in str(result)
+        else:
+            assert result == j * 10
+    stored = {r["id"] for r in db.connection().query("SELECT id FROM gc_rows")}
+    assert stored == {j for j in expected if j % 5}
+    if db.dialect == "sqlite":  # units shared commits (PostgreSQL: one transaction each)
+        assert sum(batches) == len(expected) and max(batches) > 1
+
+
+def test_a_unit_sees_earlier_units_of_its_commit_and_runs_inside_an_open_transaction(
+        make_database: Callable[..., Any]) -> None:
+    db = make_database()
+    _table(db)
+    committer = group_commit.for_database(db)
+    conn = db.connection()
+    with conn.transaction():
+        conn.execute("INSERT INTO gc_rows (id, v) VALUES (1, 'outer')")
+        # Nested in the caller's transaction: runs there, on the caller's connection.
+        assert committer.run(lambda c: c.query_one("SELECT v FROM gc_rows WHERE id = 1")
+                             ["v"]) == "outer"
+    assert committer.run(lambda c: c.execute("UPDATE gc_rows SET v = 'x' WHERE id = 1")) == 1
+    assert db.connection().query_one("SELECT v FROM gc_rows WHERE id = 1")["v"] == "x"
+
+
+def test_one_instance_per_database_and_process(make_database: Callable[..., Any]) -> None:
+    first, second = make_database("a.db"), make_database("b.db")
+    assert group_commit.for_database(first) is group_commit.for_database(first)
+    assert group_commit.for_database(first) is not group_commit.for_database(second)

@@ -1,0 +1,125 @@
+"""Group commit: the write transactions of several threads of one process in one commit.
+
+SQLite has one write lock per database. Under load it is held nearly all the time, and each
+commit costs 0.1-0.2 ms of WAL writes whatever it holds, plus a hand-off of the lock to the
+next writer (which must first win its own process's GIL). Threads that want to write at the
+same moment therefore hand their units to one of them, the leader: it runs each unit in a
+SAVEPOINT of one transaction and commits once. Every thread returns only after that commit,
+so nothing is reported durable before it is. A unit that raises is rolled back to its own
+savepoint and its exception re-raised in its own thread; the other units still commit.
+
+A unit is a function of the leader's connection: it must not use a connection of its own.
+On PostgreSQL (and inside a transaction already open) a unit is simply a transaction of its
+own: there, row locks taken for one unit would be held for the others' sake, and an error
+aborts the whole transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_UNITS = 32  # per commit; the rest wait for the next leader
+
+
+class _Unit:
+    __slots__ = ("done", "error", "fn", "lead", "result")
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        self.lead = False  # set (with ``done``) when this unit's thread must lead next
+
+
+class GroupCommit:
+    """One process's queue of write units for one database."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self._mutex = threading.Lock()
+        self._queue: list[_Unit] = []
+        self._leading = False
+
+    def run(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn(conn)`` in a write transaction (possibly shared); its result once
+        committed, or its exception (or the commit's)."""
+        conn = self.db.connection()
+        if conn.dialect != "sqlite" or getattr(conn, "_depth", 0):
+            with conn.transaction():
+                return fn(conn)
+        unit = _Unit(fn)
+        with self._mutex:
+            self._queue.append(unit)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            unit.done.wait()
+            lead = unit.lead
+        if lead:
+            self._lead(conn)
+        if unit.error is not None:
+            raise unit.error
+        return unit.result  # type: ignore[no-any-return]
+
+    def _lead(self, conn: Any) -> None:
+        with self._mutex:
+            batch = self._queue[:MAX_UNITS]
+            del self._queue[:MAX_UNITS]
+        try:
+            _execute(conn, batch)
+        finally:
+            with self._mutex:
+                if self._queue:  # the first waiting thread leads the next commit
+                    following = self._queue[0]
+                    following.lead = True
+                    following.done.set()
+                else:
+                    self._leading = False
+            for unit in batch:
+                unit.done.set()
+
+
+def _execute(conn: Any, batch: list[_Unit]) -> None:
+    if len(batch) == 1:
+        unit = batch[0]
+        try:
+            with conn.transaction():
+                unit.result = unit.fn(conn)
+        except BaseException as exc:
+            unit.error = exc
+        return
+    try:
+        with conn.transaction():
+            for unit in batch:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    unit.result = unit.fn(conn)
+                except BaseException as exc:
+                    unit.error = exc
+                    conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+    except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
+        for unit in batch:
+            if unit.error is None:
+                unit.error, unit.result = exc, None
+
+
+def for_database(db: Any) -> GroupCommit:
+    """This process's ``GroupCommit`` for ``db`` (a fresh one after a fork)."""
+    pid = os.getpid()
+    found = getattr(db, "_group_commit", None)
+    if found is None or found[0] != pid:
+        with _create_lock:
+            found = getattr(db, "_group_commit", None)
+            if found is None or found[0] != pid:
+                found = (pid, GroupCommit(db))
+                db._group_commit = found
+    return found[1]  # type: ignore[no-any-return]
+
+
+_create_lock = threading.Lock()
