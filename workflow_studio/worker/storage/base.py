@@ -31,6 +31,13 @@ class Connection(Protocol):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
     def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
 
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``sql``, an INSERT with one ``VALUES (?, ...)`` group, for every row of ``rows``
+        at once: one multi-row statement on SQLite; on PostgreSQL one pipelined batch of a
+        statement psycopg parses once (a long multi-row statement is re-parsed on every
+        call, which cost more CPU than the round trips it saves)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Any]:
         """A write transaction; nested calls join the outer one."""
         ...

@@ -26,6 +26,29 @@ _PLACEHOLDER = re.compile(r"\?")
 _converted: dict[str, str] = {}
 
 
+MAX_PARAMETERS = 65_535  # per statement (the protocol's limit)
+_multi_rows: dict[tuple[str, int], str] = {}
+
+
+def _multi_row(sql: str, count: int) -> str:
+    """``INSERT ... VALUES (?, ?)`` for ``count`` rows with ``$n`` placeholders, cached."""
+    out = _multi_rows.get((sql, count))
+    if out is None:
+        head, _, group = sql.partition(" VALUES ")
+        parts = group.split("?")
+        width = len(parts) - 1
+        groups = []
+        for row in range(count):
+            numbered = [parts[0]]
+            for index, part in enumerate(parts[1:]):
+                numbered.append(f"${row * width + index + 1}{part}")
+            groups.append("".join(numbered))
+        out = f"{head} VALUES {', '.join(groups)}"
+        if len(_multi_rows) < 1024:
+            _multi_rows[(sql, count)] = out
+    return out
+
+
 def to_pg(sql: str) -> str:
     """Portable ``?`` placeholders to psycopg's ``%s`` (literal ``%`` doubled), cached."""
     out = _converted.get(sql)
@@ -91,6 +114,27 @@ class PostgresConnection:
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One multi-row statement with PostgreSQL's own ``$n`` placeholders, sent by a
+        ``RawCursor``: psycopg does not parse it (a long ``%s`` statement is re-parsed on
+        every call) and it is one round trip (``executemany`` pipelines, but its send and
+        receive loop cost more CPU than the statement)."""
+        if not rows:
+            return
+        width = len(rows[0])
+        per_statement = max(1, MAX_PARAMETERS // max(1, width))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            statement = _multi_row(sql, len(chunk))
+            try:
+                with psycopg.RawCursor(self._conn) as cursor:
+                    cursor.execute(statement, [value for row in chunk for value in row])
+            except psycopg.Error as exc:
+                mapped = self._translate(exc)
+                if mapped is exc:
+                    raise
+                raise mapped from exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._cursor(sql, params).fetchall())

@@ -41,6 +41,7 @@ from workflow_studio.worker.storage.base import (
 _UNAVAILABLE = ("locked", "unable to open", "disk", "readonly")
 _held = threading.local()  # .paths: lock files this thread holds
 CHECKPOINT_INTERVAL = 0.1
+MAX_VARIABLES = 32_000  # per statement (SQLite >= 3.32 allows 32,766)
 BACKSTOP_PAGES = 20_000  # ~80 MB of WAL: commits checkpoint only if the thread falls behind
 _background: dict[str, threading.Thread] = {}  # database path -> its checkpointer here
 _dirty: dict[str, bool] = {}  # database path -> committed since the last checkpoint
@@ -121,6 +122,14 @@ class SqliteConnection:
             self._conn.executemany(sql, rows)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(str(exc)) from exc
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        head, _, group = sql.partition(" VALUES ")
+        per_statement = max(1, MAX_VARIABLES // max(1, group.count("?")))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            self._run(f"{head} VALUES {', '.join([group] * len(chunk))}",
+                      [value for row in chunk for value in row])
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return [dict(r) for r in self._run(sql, params).fetchall()]

@@ -48,18 +48,18 @@ def prepare_many(rows: list[tuple[str, str, str | None, Any, int]]
                  ) -> tuple[str, list[Any]]:
     """The statement ``append_many`` runs, built without a connection (so a caller can
     build it before taking the write lock)."""
-    values = []
-    for run_id, event_type, correlation_id, payload, at in rows:
-        values.extend((new_id("evnt"), run_id, event_type, correlation_id,
-                       _payload_json(payload), at))
-    marks = ", ".join("(?, ?, ?, ?, ?, ?)" for _ in rows)
-    return ("INSERT INTO workflow_events (id, run_id, event_type, correlation_id,"
-            f" payload_json, created_at) VALUES {marks}", values)
+    values = [(new_id("evnt"), run_id, event_type, correlation_id, _payload_json(payload), at)
+              for run_id, event_type, correlation_id, payload, at in rows]
+    return (_INSERT, values)
+
+
+_INSERT = ("INSERT INTO workflow_events (id, run_id, event_type, correlation_id, payload_json,"
+           " created_at) VALUES (?, ?, ?, ?, ?, ?)")
 
 
 def execute_prepared(conn: Connection, statement: tuple[str, list[Any]]) -> None:
     try:
-        conn.execute(*statement)
+        conn.insert_many(*statement)
     except IntegrityError as exc:
         raise WorldConflict(f"creation event already recorded: {exc}") from exc
 

@@ -78,17 +78,16 @@ def prepare_completed(records: list[tuple[str, int, str, str | None, str, int, i
         for run_id, seq, name, input_json, output_json, started_at, at in chunk:
             step_id = new_id("step")
             prepared.ids.append(step_id)
-            rows.extend((step_id, run_id, seq, name, input_json, output_json, started_at,
+            rows.append((step_id, run_id, seq, name, input_json, output_json, started_at,
                          started_at, at, at))
             created = events.RawJSON(f'{{"stepName":{_encode(name)},"seq":{seq}}}')
             event_rows += [(run_id, "step_created", step_id, created, started_at),
                            (run_id, "step_started", step_id, _FIRST_ATTEMPT, started_at),
                            (run_id, "step_completed", step_id, None, at)]
-        marks = ", ".join("(?, ?, ?, ?, 'completed', ?, ?, 1, ?, ?, ?, ?)" for _ in chunk)
         prepared.statements.append((
             "INSERT INTO workflow_steps (id, run_id, seq, step_name, status, input_json,"
             " output_json, attempt, created_at, started_at, completed_at, updated_at)"
-            f" VALUES {marks}", rows, False))
+            " VALUES (?, ?, ?, ?, 'completed', ?, ?, 1, ?, ?, ?, ?)", rows, False))
         prepared.statements.append((*events.prepare_many(event_rows), True))
     return prepared
 
@@ -99,7 +98,7 @@ def write_completed(conn: Connection, prepared: PreparedSteps) -> list[str]:
         if is_events:
             events.execute_prepared(conn, (sql, params))
         else:
-            conn.execute(sql, params)
+            conn.insert_many(sql, params)
     return prepared.ids
 
 
