@@ -1,7 +1,7 @@
 """Writes the audit row for each state-changing request and each auth failure.
 
 The row is written by the ``after_request`` hook, in its own statement, unless the route
-already wrote it inside its own transaction with ``record_in`` (the trigger does: one
+already wrote it inside its own transaction with ``deferred`` (the trigger does: one
 commit instead of two on the hottest route, and the row can never exist without the run or
 the run without the row). Either way each request gets exactly one row.
 """
@@ -23,32 +23,12 @@ log = logging.getLogger("workflow_studio.audit")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _write(c: Any, status: int, run_id: str | None, auth_failure: bool = False) -> None:
-    metadata = {"correlation_id": g.get("correlation_id")}
-    if run_id:
-        metadata["run_id"] = run_id
-    if auth_failure:
-        metadata["auth_failure"] = True
-    audit_repo.record(
-        c, created_at=now_ms(), key_id=g.get("key_id"), method=request.method,
-        route=request.url_rule.rule if request.url_rule else request.path,
-        path=request.path, status=status, correlation_id=g.get("correlation_id", "-"),
-        run_id=run_id, metadata=metadata,
-    )
-
-
-def record_in(c: Any, status: int, run_id: str | None) -> None:
-    """Write this request's audit row now, inside the caller's open transaction.
-
-    Call ``committed()`` once that transaction has committed; until then the hook still
-    writes a row (e.g. for the error response of a rolled-back trigger).
-    """
-    _write(c, status, run_id)
-
-
-def deferred(status: int) -> Callable[[Any, str | None], None]:
-    """``record_in`` for a write that may run on another thread (``group_commit``): the
-    request's fields are read now; the returned ``write(c, run_id)`` needs no request."""
+def deferred(status: int, auth_failure: bool = False) -> Callable[[Any, str | None], None]:
+    """This request's audit row as ``write(c, run_id)``: the request's fields are read now,
+    so ``write`` can run later inside the caller's transaction, even on another thread
+    (``group_commit``). Call ``committed()`` once that transaction has committed; until
+    then the hook still writes a row (e.g. for the error response of a rolled-back
+    trigger)."""
     fields = {"key_id": g.get("key_id"), "method": request.method,
               "route": request.url_rule.rule if request.url_rule else request.path,
               "path": request.path, "status": status,
@@ -56,15 +36,17 @@ def deferred(status: int) -> Callable[[Any, str | None], None]:
     correlation = g.get("correlation_id")
 
     def write(c: Any, run_id: str | None) -> None:
-        metadata = {"correlation_id": correlation}
+        metadata: dict[str, Any] = {"correlation_id": correlation}
         if run_id:
             metadata["run_id"] = run_id
+        if auth_failure:
+            metadata["auth_failure"] = True
         audit_repo.record(c, created_at=now_ms(), run_id=run_id, metadata=metadata, **fields)
     return write
 
 
 def committed() -> None:
-    """The row written by ``record_in`` is durable: the after_request hook must skip."""
+    """The row written through ``deferred`` is durable: the after_request hook must skip."""
     g.audited = True
 
 
@@ -79,7 +61,7 @@ def init_app(app: Flask) -> None:
         if request.url_rule is None and not auth_failure:
             return response  # nothing was routed, nothing changed
         try:
-            _write(conn(), response.status_code, g.get("run_id"), auth_failure)
+            deferred(response.status_code, auth_failure)(conn(), g.get("run_id"))
         except DatabaseUnavailable as exc:
             log.error("audit entry not written: %s", exc)
         return response

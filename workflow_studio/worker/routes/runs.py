@@ -270,7 +270,6 @@ def trigger_run() -> Any:
         _release_direct(direct)
     if existing is not None:
         g.run_id = existing["run_id"]
-    if existing is not None:
         replayed = {"Idempotent-Replayed": "true"}
         if wait and existing["run_id"] and existing["status_code"] == 202:
             current = runs.get(c, existing["run_id"])
