@@ -59,27 +59,37 @@ class Execution:
         self.step_timeout: float | None = engine.step_timeout(self.deployment_id)
         self.replay: Replay | None = None
 
-    @contextmanager
-    def fenced(self) -> Iterator[Connection]:
-        conn = self.conn
+    def _fence(self, conn: Connection) -> None:
+        """First thing in a write transaction: the claim is still ours and the run not over
+        (else ``LeaseLost`` / ``RunEnded``); then write what the replay buffered."""
+        status = queue.fence(conn, self.message["id"], self.message["claim_token"],
+                             self.run_id)
+        if status is None:
+            raise LeaseLost(self.message["id"])
+        if status in TERMINAL_RUN_STATUSES:
+            raise RunEnded(status)
+        self.alive_at = time.monotonic()
         if self.replay is not None:
-            self.replay.prepare()  # ids and JSON built before the write lock is taken
+            self.replay.flush(conn)
+
+    @contextmanager
+    def _interruptible(self) -> Iterator[None]:
+        """A lost claim or an ended run also interrupts the replay (workflow code that
+        catches the exception cannot carry on)."""
         try:
-            with conn.transaction():
-                status = queue.fence(conn, self.message["id"], self.message["claim_token"],
-                                     self.run_id)
-                if status is None:
-                    raise LeaseLost(self.message["id"])
-                if status in TERMINAL_RUN_STATUSES:
-                    raise RunEnded(status)
-                self.alive_at = time.monotonic()
-                if self.replay is not None:
-                    self.replay.flush(conn)
-                yield conn
+            yield
         except (LeaseLost, RunEnded) as exc:
             if self.replay is not None:
                 self.replay.interrupt = exc
             raise
+
+    @contextmanager
+    def fenced(self) -> Iterator[Connection]:
+        if self.replay is not None:
+            self.replay.prepare()  # ids and JSON built before the write lock is taken
+        with self._interruptible(), self.conn.transaction():
+            self._fence(self.conn)
+            yield self.conn
 
     def commit(self, write: Callable[[Connection], Any]) -> Any:
         """``fenced`` for a run's closing write (finish, fail, park): ``write(conn)`` runs
@@ -89,22 +99,11 @@ class Execution:
             self.replay.prepare()
 
         def unit(conn: Connection) -> Any:
-            status = queue.fence(conn, self.message["id"], self.message["claim_token"],
-                                 self.run_id)
-            if status is None:
-                raise LeaseLost(self.message["id"])
-            if status in TERMINAL_RUN_STATUSES:
-                raise RunEnded(status)
-            if self.replay is not None:
-                self.replay.flush(conn)
+            self._fence(conn)
             return write(conn)
 
-        try:
+        with self._interruptible():
             return group_commit.for_database(self.engine.db).run(unit)
-        except (LeaseLost, RunEnded) as exc:
-            if self.replay is not None:
-                self.replay.interrupt = exc
-            raise
 
     def check_alive(self) -> None:
         """Before a step starts: stop if the claim was lost or the run ended (cancelled).

@@ -84,18 +84,30 @@ def _json_response(text: str, status: int, headers: dict[str, str] | None = None
     return current_app.response_class(text, status, headers, mimetype="application/json")
 
 
-_waiters: threading.BoundedSemaphore | None = None
-_waiters_lock = threading.Lock()
+_permit_pools: dict[str, threading.BoundedSemaphore] = {}
+_permits_lock = threading.Lock()
+
+
+def _thread_permits(kind: str) -> threading.BoundedSemaphore:
+    """Request threads that may be held at once for ``kind`` ("wait": idle long-polls;
+    "direct": executing a run, ``_reserve_direct``): all but one each, so neither kind alone
+    can keep health checks and short requests from a thread. Together they can hold every
+    thread, but only for a while: a long-poll ends with its run or its wait, and a run
+    executed by its trigger yields at the first step boundary after the wait."""
+    with _permits_lock:
+        pool = _permit_pools.get(kind)
+        if pool is None:
+            pool = _permit_pools[kind] = threading.BoundedSemaphore(
+                max(1, state().settings.threads - 1))
+        return pool
 
 
 def _wait_permits() -> threading.BoundedSemaphore:
-    """Long-polls this process may hold at once: one request thread always stays free, so
-    many waiting clients cannot starve health checks and short requests."""
-    global _waiters
-    with _waiters_lock:
-        if _waiters is None:
-            _waiters = threading.BoundedSemaphore(max(1, state().settings.threads - 1))
-        return _waiters
+    return _thread_permits("wait")
+
+
+def _direct_permits() -> threading.BoundedSemaphore:
+    return _thread_permits("direct")
 
 
 def _await(run_id: str, row: dict[str, Any], wait: float) -> dict[str, Any]:
@@ -108,19 +120,6 @@ def _await(run_id: str, row: dict[str, Any], wait: float) -> dict[str, Any]:
         return service.await_run(run_id, lambda: runs.get(conn(), run_id), row, wait)
     finally:
         permits.release()
-
-
-_direct: threading.BoundedSemaphore | None = None
-
-
-def _direct_permits() -> threading.BoundedSemaphore:
-    """Request threads that may execute a run at once: all but one, so a few long steps
-    cannot take every thread from health checks and short requests."""
-    global _direct
-    with _waiters_lock:
-        if _direct is None:
-            _direct = threading.BoundedSemaphore(max(1, state().settings.threads - 1))
-        return _direct
 
 
 def _reserve_direct(wait: float, prepared: Any) -> Any:
