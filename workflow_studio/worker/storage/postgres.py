@@ -93,27 +93,27 @@ class PostgresConnection:
             return DatabaseUnavailable(str(exc))
         return exc
 
-    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """psycopg errors raised inside become their portable exception (``_translate``)."""
         try:
-            return self._conn.execute(to_pg(sql), tuple(params))
+            yield
         except psycopg.Error as exc:
             mapped = self._translate(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._translated():
+            return self._conn.execute(to_pg(sql), tuple(params))
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self._cursor(sql, params).rowcount
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        try:
-            with self._conn.cursor() as cur:
-                cur.executemany(to_pg(sql), [tuple(r) for r in rows])
-        except psycopg.Error as exc:
-            mapped = self._translate(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
+        with self._translated(), self._conn.cursor() as cur:
+            cur.executemany(to_pg(sql), [tuple(r) for r in rows])
 
     def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One multi-row statement with PostgreSQL's own ``$n`` placeholders, sent by a
@@ -127,14 +127,8 @@ class PostgresConnection:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start:start + per_statement]
             statement = _multi_row(sql, len(chunk))
-            try:
-                with psycopg.RawCursor(self._conn) as cursor:
-                    cursor.execute(statement, [value for row in chunk for value in row])
-            except psycopg.Error as exc:
-                mapped = self._translate(exc)
-                if mapped is exc:
-                    raise
-                raise mapped from exc
+            with self._translated(), psycopg.RawCursor(self._conn) as cursor:
+                cursor.execute(statement, [value for row in chunk for value in row])
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return list(self._cursor(sql, params).fetchall())
@@ -153,13 +147,8 @@ class PostgresConnection:
             return
         self._depth = 1
         try:
-            with self._conn.transaction():
+            with self._translated(), self._conn.transaction():
                 yield self
-        except psycopg.Error as exc:
-            mapped = self._translate(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
         finally:
             self._depth = 0
 

@@ -45,11 +45,8 @@ def get(conn: Connection, run_id: str) -> Row | None:
     return conn.query_one("SELECT * FROM workflow_runs WHERE id = ?", (run_id,))
 
 
-def status(conn: Connection, run_id: str, for_update: bool = False) -> str | None:
-    """The run's status; ``for_update`` locks the row (PostgreSQL) until the transaction
-    ends, so a cancel and a completion cannot both leave a non-terminal state."""
-    lock = " FOR UPDATE" if for_update and conn.dialect == "postgres" else ""
-    row = conn.query_one("SELECT status FROM workflow_runs WHERE id = ?" + lock, (run_id,))
+def status(conn: Connection, run_id: str) -> str | None:
+    row = conn.query_one("SELECT status FROM workflow_runs WHERE id = ?", (run_id,))
     return row["status"] if row else None
 
 
