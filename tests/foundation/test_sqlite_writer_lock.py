@@ -48,3 +48,12 @@ def test_a_thread_never_waits_for_its_own_lock(tmp_path: Path) -> None:
     assert [r["n"] for r in first.query("SELECT n FROM t ORDER BY n")] == [1, 3]
     first.close()
     second.close()
+
+
+def test_savepoint_journals_stay_in_memory(tmp_path: Path) -> None:
+    """Group commit wraps every unit in a SAVEPOINT; with SQLite's default temp store each
+    one journals the pages it touches to a temporary file (half of a worker's write
+    syscalls under W1). In memory they cost a copy, and durability is the WAL's alone."""
+    conn = SqliteConnection(str(tmp_path / "w.db"))
+    assert conn.query_one("PRAGMA temp_store") == {"temp_store": 2}  # MEMORY
+    conn.close()
