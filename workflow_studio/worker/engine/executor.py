@@ -205,10 +205,10 @@ class Executor:
                 self._idle_wait()
 
     def _process(self, message: Row, run: Row | None = None,
-                 yield_at: float | None = None) -> None:
+                 yield_at: float | None = None) -> Row | None:
         self._active[message["claim_token"]] = message
         try:
-            runner.process(self, self.db.connection(), message, run, yield_at)
+            return runner.process(self, self.db.connection(), message, run, yield_at)
         except DatabaseUnavailable as exc:
             log.warning("database unavailable while processing %s (run %s): %s",
                         message["id"], message["run_id"], exc)
@@ -219,6 +219,7 @@ class Executor:
                           message["run_id"])
         finally:
             self._active.pop(message["claim_token"], None)
+        return None
 
     # -- execution in the caller's thread -----------------------------------------------
     def reserve(self) -> bool:
@@ -238,13 +239,14 @@ class Executor:
         """(host, pid, lease ms): how ``service.trigger_claimed`` claims for this process."""
         return self.host, self.pid, self.lease_ms
 
-    def execute_claimed(self, message: Row, run: Row, yield_at: float) -> None:
+    def execute_claimed(self, message: Row, run: Row, yield_at: float) -> Row | None:
         """Execute a run this thread created already claimed (``service.trigger_claimed``),
         holding the permit ``reserve`` took (released here). At the first step boundary
         after ``yield_at`` (monotonic) the run goes back to the queue for the slots, so a
-        caller waiting on it is not held much past its wait."""
+        caller waiting on it is not held much past its wait. Returns the run's row if it
+        ended here."""
         try:
-            self._process(message, run, yield_at)
+            return self._process(message, run, yield_at)
         finally:
             self._permits.release()
 

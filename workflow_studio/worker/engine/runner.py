@@ -58,6 +58,7 @@ class Execution:
         self.concurrency_limit: int | None = message["concurrency_limit"]
         self.step_timeout: float | None = engine.step_timeout(self.deployment_id)
         self.replay: Replay | None = None
+        self.ended: Row | None = None  # the run's row, once this execution ended it
 
     def _fence(self, conn: Connection) -> None:
         """First thing in a write transaction: the claim is still ours and the run not over
@@ -142,10 +143,12 @@ class Execution:
 
 
 def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
-            yield_at: float | None = None) -> None:
+            yield_at: float | None = None) -> Row | None:
     """Do the work of ``message`` (claimed by us); never raises for workflow errors.
+    Returns the run's row if this ended the run (completed or failed), else None.
 
-    ``run``: the run's row when the caller just created it (so its log is empty too).
+    ``run``: the run's row when the caller just created it, already claimed (so its log
+    is empty, and the claim and the run were alive a moment ago).
     ``yield_at``: a monotonic time after which the run yields at its next step boundary.
     """
     fresh = run is not None
@@ -155,8 +158,10 @@ def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
         with conn.transaction():
             if queue.holds(conn, message["id"], message["claim_token"]):
                 queue.delete(conn, message["id"])
-        return
+        return None
     execution = Execution(engine, conn, message, run, yield_at)
+    if fresh:
+        execution.alive_at = time.monotonic()
     try:
         if message["claims"] > MAX_CLAIMS:
             _fail(execution, {"code": "crash_loop", "type": "CrashLoop", "message":
@@ -175,6 +180,7 @@ def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
                 queue.delete(conn, message["id"])
     engine.run_changed()
     service.run_changed(run["id"])
+    return execution.ended
 
 
 def _finish_run(execution: Execution, conn: Connection) -> None:
@@ -190,7 +196,7 @@ def _finish_run(execution: Execution, conn: Connection) -> None:
 def _fail(execution: Execution, error: dict[str, Any]) -> None:
     def write(conn: Connection) -> None:
         _finish_run(execution, conn)
-        runs.fail(conn, execution.run_id, error)
+        execution.ended = runs.fail(conn, execution.run_id, error)
     execution.commit(write)
 
 
@@ -256,7 +262,7 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
         return
     def finish(conn: Connection) -> None:
         _finish_run(execution, conn)
-        runs.complete(conn, run["id"], output_json)
+        execution.ended = runs.complete(conn, run["id"], output_json)
     execution.commit(finish)
 
 

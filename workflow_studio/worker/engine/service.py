@@ -150,10 +150,8 @@ def cancel(conn: Connection, run_id: str) -> Row:
         queue.lock_for_run(conn, run_id)  # lock order: messages, hooks, run
         if run["status"] not in TERMINAL_RUN_STATUSES:
             hooks.dispose_for_run(conn, run_id)
-        runs.cancel(conn, run_id)
+        run = runs.cancel(conn, run_id)
         queue.delete_unclaimed_for_run(conn, run_id)
-        run = runs.get(conn, run_id)
-    assert run is not None
     return run
 
 

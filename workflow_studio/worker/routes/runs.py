@@ -283,10 +283,10 @@ def trigger_run() -> Any:
         assert direct is not None
         deadline = time.monotonic() + wait
         try:
-            direct.execute_claimed(message, row, deadline)  # releases the slot's permit
+            ended = direct.execute_claimed(message, row, deadline)  # releases the permit
         finally:
             _direct_permits().release()
-        row = runs.get(c, row["id"]) or row
+        row = ended or runs.get(c, row["id"]) or row
         wait = max(0.0, deadline - time.monotonic())
     else:
         service.wake()

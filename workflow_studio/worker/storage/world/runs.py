@@ -51,19 +51,21 @@ def status(conn: Connection, run_id: str) -> str | None:
 
 
 def _transition(conn: Connection, run_id: str, new_status: str, sets: str,
-                params: tuple[Any, ...], event_type: str, payload: Any) -> None:
+                params: tuple[Any, ...], event_type: str, payload: Any) -> Row:
     """One conditional UPDATE (it locks the row on PostgreSQL), so a cancel and a
     completion cannot both leave a terminal state; the status is read only to explain a
-    refusal."""
+    refusal. Returns the run as it now is, so nobody reads it again to answer."""
     at = now_ms()
-    if not conn.execute(
-            f"UPDATE workflow_runs SET status = ?, updated_at = ?{sets} WHERE id = ?"
-            " AND status IN ('pending', 'running')", (new_status, at, *params, run_id)):
+    row = conn.query_one(
+        f"UPDATE workflow_runs SET status = ?, updated_at = ?{sets} WHERE id = ?"
+        " AND status IN ('pending', 'running') RETURNING *", (new_status, at, *params, run_id))
+    if row is None:
         current = status(conn, run_id)
         if current is None:
             raise WorldConflict(f"run {run_id} does not exist")
         raise WorldConflict(f"run {run_id} is already {current}")
     events.append(conn, run_id, event_type, run_id, payload, at)
+    return row
 
 
 def mark_started(conn: Connection, run_id: str) -> None:
@@ -82,20 +84,21 @@ def set_waiting(conn: Connection, run_id: str, waiting: dict[str, Any] | None) -
                  (None if waiting is None else json.dumps(waiting), now_ms(), run_id))
 
 
-def complete(conn: Connection, run_id: str, output_json: str) -> None:
-    _transition(conn, run_id, "completed",
-                ", output_json = ?, waiting_json = NULL, completed_at = ?",
-                (output_json, now_ms()), "run_completed", None)
+def complete(conn: Connection, run_id: str, output_json: str) -> Row:
+    return _transition(conn, run_id, "completed",
+                       ", output_json = ?, waiting_json = NULL, completed_at = ?",
+                       (output_json, now_ms()), "run_completed", None)
 
 
-def fail(conn: Connection, run_id: str, error: dict[str, Any]) -> None:
-    _transition(conn, run_id, "failed", ", error_json = ?, waiting_json = NULL, completed_at = ?",
-                (json.dumps(error), now_ms()), "run_failed", {"error": error})
+def fail(conn: Connection, run_id: str, error: dict[str, Any]) -> Row:
+    return _transition(conn, run_id, "failed",
+                       ", error_json = ?, waiting_json = NULL, completed_at = ?",
+                       (json.dumps(error), now_ms()), "run_failed", {"error": error})
 
 
-def cancel(conn: Connection, run_id: str) -> None:
-    _transition(conn, run_id, "cancelled", ", waiting_json = NULL, completed_at = ?",
-                (now_ms(),), "run_cancelled", None)
+def cancel(conn: Connection, run_id: str) -> Row:
+    return _transition(conn, run_id, "cancelled", ", waiting_json = NULL, completed_at = ?",
+                       (now_ms(),), "run_cancelled", None)
 
 
 def list_runs(conn: Connection, *, status: str | None = None, workflow: str | None = None,
