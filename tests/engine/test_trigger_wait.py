@@ -3,6 +3,7 @@ with the run (one commit), exactly once per request, for new runs, replays and e
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -92,6 +93,39 @@ def test_a_run_executed_by_its_trigger_is_handed_back_when_the_wait_ends(
     steps = http.get(f"{worker.url}/v1/runs/{run_id}/steps", headers=AUTH, timeout=10).json()
     assert [s["position"] for s in steps["data"]] == list(range(1, 11))
     assert {s["attempt"] for s in steps["data"]} == {1}
+
+
+def test_a_trigger_waits_only_briefly_for_a_busy_process_to_free_a_thread(
+        tmp_path: Path, start_worker: Any) -> None:
+    """Every direct permit held by long runs: a waiting trigger gives up on executing its
+    run itself after a few milliseconds and queues it for an idle slot."""
+    worker = start_worker(workers=1, threads=3)  # two direct permits
+    deploy(ComputeClient(worker.url, ADMIN_KEY), tmp_path / "project")
+    nappers = []
+    for n in range(2):
+        def nap(n: int = n) -> None:
+            with requests.Session() as session:
+                _post(session, worker.url, {"workflowName": "napping", "args": [0.3, 10]},
+                      f"tw-busy-{n}", "?wait=20")
+        nappers.append(threading.Thread(target=nap, daemon=True))
+        nappers[-1].start()
+    with requests.Session() as http:
+        deadline = time.monotonic() + 10
+        while len(http.get(f"{worker.url}/v1/runs?status=running", headers=AUTH,
+                           timeout=10).json()["data"]) < 2:
+            assert time.monotonic() < deadline, "the two long runs never started"
+            time.sleep(0.02)
+        started = time.monotonic()
+        done, _ = _post(http, worker.url, {"workflowName": "total", "args": [3]},
+                        "tw-busy-q", "?wait=20")
+        answered = time.monotonic() - started
+        assert (done.status_code, done.json()["output"]) == (200, 3)
+        assert answered < 1.5, f"answered after {answered:.2f}s; the long runs take 3s"
+        first, _ = _post(http, worker.url, {"workflowName": "total", "args": [3]},
+                         "tw-busy-q")
+        assert first.json()["status"] == "pending"  # it went through the queue
+    for napper in nappers:
+        napper.join(30)
 
 
 def test_trigger_errors_are_audited_once(tmp_path: Path, worker: Any,
