@@ -77,7 +77,7 @@ def worker_options(url: str, schema: str) -> dict[str, Any]:
 
 
 def main_postgres(args: Any, bench: Any) -> None:
-    """W1 (and W2) against a worker on PostgreSQL, printed beside the raw commit rates.
+    """W1, W2 and W3 against a worker on PostgreSQL, printed beside the raw commit rates.
 
     ``bench`` is ``bench.run`` (its workloads and helpers are reused as they are)."""
     import tempfile
@@ -100,6 +100,7 @@ def main_postgres(args: Any, bench: Any) -> None:
             w1_cold = bench.w1(server.url, args.runs, args.clients, args.trigger_wait)
             w1_rate = bench.w1(server.url, args.runs, args.clients, args.trigger_wait)
             p50, p99 = bench.w2(server.url, args.w2_runs, args.trigger_wait)
+            per_step, drift = bench.w3(server.url, args.steps, args.trigger_wait)
         finally:
             server.stop()
     print(f"ceilings: raw psycopg single-row autocommit INSERTs {one:,.0f}/s on one "
@@ -109,3 +110,5 @@ def main_postgres(args: Any, bench: Any) -> None:
           f"71, DBOS 12.6); raw commits {one:,.0f}/s (1 conn), "
           f"{four:,.0f}/s (4 conns)")
     print(f"W2 on PostgreSQL trigger->completion: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"W3 on PostgreSQL, {args.steps} steps: {per_step:.4f} ms/step, last 10% / first "
+          f"10% = {drift:.2f}; a raw commit costs {1000 / one:.3f} ms (1 conn)")
