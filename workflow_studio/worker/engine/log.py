@@ -14,8 +14,11 @@ from workflow_studio.worker.storage.base import Connection, Row
 from workflow_studio.worker.storage.world import hooks, steps, values, waits
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class Entry:
+    """One recorded call. Slotted: a 10,000-step run keeps 10,000 of these, and without an
+    instance dict each is one object for the garbage collector to walk, not two."""
+
     kind: str            # "step" | "wait" | "hook" | "value"
     name: str            # step name, "sleep", "hook", or the value kind
     row: Row
