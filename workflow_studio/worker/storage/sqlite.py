@@ -18,6 +18,14 @@ never block writers) every ``CHECKPOINT_INTERVAL`` s after commits, and commits 
 threshold only as a backstop. Checkpoints move committed pages from the WAL into the database
 file; what is durable, and when, does not change.
 
+Starting the WAL over: a writer writes from the WAL's start again only if, when its
+transaction began, every frame was already checkpointed. Under steady commits a checkpoint
+that runs beside the writers never gets there (they append while it copies), so the WAL
+grew to the backstop and one commit in ~20,000 pages paid a whole checkpoint with the write
+lock held (4-13 ms: W2's p99). So once the WAL passes ``RESTART_PAGES``, the checkpointer
+catches up without the lock, then holds the writer queue's ``flock`` for one last pass over
+the few frames appended meanwhile; the next writer then starts the WAL over.
+
 ``temp_store = MEMORY``: a SAVEPOINT (one per group-committed unit) and a many-row statement
 journal the pages they touch so they can roll back alone. By default that journal is a
 temporary file, which cost half of a worker's write syscalls under load; it only ever
@@ -46,6 +54,10 @@ from workflow_studio.worker.storage.base import (
 _UNAVAILABLE = ("locked", "unable to open", "disk", "readonly")
 _held = threading.local()  # .paths: lock files this thread holds
 CHECKPOINT_INTERVAL = 0.1
+# Two wal-index hash blocks (a reader looks a page up in each, newest first): ~32 MB.
+RESTART_PAGES = 8192
+FINAL_PASS_PAGES = 256  # catch up unlocked until a pass finds at most this many new frames
+CATCH_UP_PASSES = 4
 MAX_VARIABLES = 32_000  # per statement (SQLite >= 3.32 allows 32,766)
 BACKSTOP_PAGES = 20_000  # ~80 MB of WAL: commits checkpoint only if the thread falls behind
 _background: dict[str, threading.Thread] = {}  # database path -> its checkpointer here
@@ -67,18 +79,50 @@ def start_background_checkpoints(path: str) -> None:
 
 
 def _checkpoint_loop(path: str) -> None:
-    conn: sqlite3.Connection | None = None
-    while True:
+    checkpointer: _Checkpointer | None = None
+    while _background.get(path) is threading.current_thread():  # unregistered: stop
         time.sleep(CHECKPOINT_INTERVAL)
         if not _dirty.get(path):
             continue
         _dirty[path] = False
         try:
-            if conn is None:
-                conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            if checkpointer is None:
+                checkpointer = _Checkpointer(path)
+            checkpointer.run()
         except sqlite3.Error:
             _dirty[path] = True  # try again next time; the backstop still bounds the WAL
+
+
+class _Checkpointer:
+    """The background checkpoint thread's connection and writer-queue lock file."""
+
+    def __init__(self, path: str) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.lock_fd: int | None = None
+        with contextlib.suppress(OSError):
+            self.lock_fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _pass(self) -> tuple[bool, int]:
+        """One PASSIVE checkpoint: (another checkpoint was running, frames in the WAL)."""
+        busy, frames, _ = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return bool(busy), int(frames)
+
+    def run(self) -> None:
+        busy, frames = self._pass()
+        if busy or frames < RESTART_PAGES or self.lock_fd is None:
+            return
+        for _ in range(CATCH_UP_PASSES):
+            busy, now = self._pass()
+            if busy or now < frames:  # another checkpointer, or the WAL already restarted
+                return
+            appended, frames = now - frames, now
+            if appended <= FINAL_PASS_PAGES:
+                break
+        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        try:
+            self._pass()  # no writer appends meanwhile: every frame ends up checkpointed
+        finally:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
 
 class SqliteConnection:
