@@ -93,14 +93,25 @@ def _checkpoint_loop(path: str) -> None:
             _dirty[path] = True  # try again next time; the backstop still bounds the WAL
 
 
+def _writer_lock_path(path: str) -> str:
+    return os.path.abspath(f"{path}-writer.lock")
+
+
+def _open_writer_lock(path: str) -> int | None:
+    """Our own open file description of the writer queue's lock file (flock then excludes
+    other threads too), or None if it cannot be opened."""
+    try:
+        return os.open(_writer_lock_path(path), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+
+
 class _Checkpointer:
     """The background checkpoint thread's connection and writer-queue lock file."""
 
     def __init__(self, path: str) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.lock_fd: int | None = None
-        with contextlib.suppress(OSError):
-            self.lock_fd = os.open(f"{path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        self.lock_fd = _open_writer_lock(path)
 
     def _pass(self) -> tuple[bool, int]:
         """One PASSIVE checkpoint: (another checkpoint was running, frames in the WAL)."""
@@ -144,11 +155,8 @@ class SqliteConnection:
         self._path = os.path.abspath(path)
         if self._path in _background:
             self._conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
-        self._lock_fd: int | None = None
-        self._lock_path = os.path.abspath(f"{path}-writer.lock")
-        with contextlib.suppress(OSError):
-            # Our own open file description: flock then excludes other threads too.
-            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._lock_path = _writer_lock_path(path)
+        self._lock_fd = _open_writer_lock(path)
         self._enable_wal(busy_timeout_ms)
 
     def _enable_wal(self, busy_timeout_ms: int) -> None:
