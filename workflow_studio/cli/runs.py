@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from typing import Any
 
 import click
@@ -69,6 +70,17 @@ class _Local:
         from workflow_studio.worker.engine import service
         from workflow_studio.worker.storage.world import steps
         return {"data": [service.step_json(s) for s in steps.for_run(self.conn, run_id)]}
+
+    def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
+        from workflow_studio.worker.engine import service
+        from workflow_studio.worker.storage.world import events, runs
+        if runs.get(self.conn, run_id) is None:
+            fail(f"no run {run_id!r}")
+        rows = events.list_for_run(self.conn, run_id, cursor, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {"data": [service.event_json(e) for e in rows],
+                "cursor": rows[-1]["position"] if rows and more else None, "hasMore": more}
 
     def run_stream(self, run_id: str, name: str, cursor: int = 0) -> Any:
         from workflow_studio.worker.engine import service
@@ -235,14 +247,19 @@ def resume(ctx: click.Context, token: str, payload: str | None, url: str | None,
 
 @command.command("tail")
 @click.argument("run_id")
-@click.option("--stream", "name", default="default", show_default=True)
+@click.option("--stream", "name", help="Follow this stream's chunks instead of the events.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--timeout", type=click.FloatRange(0), default=300, show_default=True)
 @remote_options()
 @click.pass_context
-def tail(ctx: click.Context, run_id: str, name: str, timeout: float, url: str | None,
-         api_key: str | None) -> None:
-    """Print a run's stream chunks as they are written, until the stream closes."""
+def tail(ctx: click.Context, run_id: str, name: str | None, as_json: bool, timeout: float,
+         url: str | None, api_key: str | None) -> None:
+    """Print RUN_ID's events as they are recorded, until the run ends; with --stream, a
+    stream's chunks until it closes."""
     target = _target(ctx, url, api_key)
+    if name is None:
+        _follow_events(target, run_id, timeout, as_json)
+        return
     cursor, deadline = 0, time.monotonic() + timeout
     while time.monotonic() < deadline:
         chunks = target.run_stream(run_id, name, cursor)["data"]
@@ -251,11 +268,60 @@ def tail(ctx: click.Context, run_id: str, name: str, timeout: float, url: str | 
             if chunk["done"]:
                 return
             data = payloads.from_jsonable(chunk["data"])
-            click.echo(data if isinstance(data, str) else json.dumps(chunk["data"]))
+            if as_json:
+                click.echo(json.dumps(chunk["data"]))
+            else:
+                click.echo(data if isinstance(data, str) else json.dumps(chunk["data"]))
         if not chunks:
             if target.get_run(run_id)["status"] in TERMINAL_STATUSES:
                 if not target.run_stream(run_id, name, cursor)["data"]:
                     return
                 continue
-            time.sleep(0.1)
-    fail(f"stream {name!r} still open after {timeout}s")
+            time.sleep(TAIL_POLL_SECONDS)
+    fail(f"stream {name!r} still open after {timeout:g}s")
+
+
+TAIL_POLL_SECONDS = 0.2
+# On PostgreSQL, two transactions of one run (parallel steps) can commit out of position
+# order, so a follower re-reads what it was shown in the last half second and skips what it
+# printed: an event that commits late is still printed, once.
+TAIL_SETTLE_SECONDS = 0.5
+_RUN_ENDS = frozenset({"run_completed", "run_failed", "run_cancelled"})
+
+
+def _follow_events(target: Any, run_id: str, timeout: float, as_json: bool) -> None:
+    deadline = time.monotonic() + timeout
+    printed: dict[str, int] = {}  # event id -> position, above ``floor``
+    marks: deque[tuple[float, int]] = deque()  # (when, highest position printed by then)
+    floor, ended_at = 0, None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        while marks and now - marks[0][0] >= TAIL_SETTLE_SECONDS:
+            floor = max(floor, marks.popleft()[1])
+        cursor: int | None = floor
+        while cursor is not None:
+            page = target.run_events(run_id, cursor)
+            for event in page["data"]:
+                if event["id"] not in printed:
+                    printed[event["id"]] = event["position"]
+                    _print_event(event, as_json)
+                    if event["eventType"] in _RUN_ENDS and ended_at is None:
+                        ended_at = now
+            cursor = page["cursor"] if page.get("hasMore") else None
+        printed = {k: p for k, p in printed.items() if p > floor}
+        marks.append((now, max(printed.values(), default=floor)))
+        if ended_at is not None and now - ended_at >= TAIL_SETTLE_SECONDS:
+            return
+        time.sleep(TAIL_POLL_SECONDS)
+    fail(f"run {run_id} still going after {timeout:g}s")
+
+
+def _print_event(event: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(event, separators=(",", ":")))
+        return
+    payload = json.dumps(event["payload"]) if event["payload"] is not None else ""
+    if len(payload) > 120:
+        payload = payload[:117] + "..."
+    click.echo(f"{event['createdAt']}  {event['eventType']:<16} "
+               f"{event['correlationId'] or '-'}  {payload}".rstrip())
