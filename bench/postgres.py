@@ -100,7 +100,8 @@ def main_postgres(args: Any, bench: Any) -> None:
             w1_cold = bench.w1(server.url, args.runs, args.clients, args.trigger_wait)
             w1_rate = bench.w1(server.url, args.runs, args.clients, args.trigger_wait)
             p50, p99 = bench.w2(server.url, args.w2_runs, args.trigger_wait)
-            per_step, drift = bench.w3(server.url, args.steps, args.trigger_wait)
+            per_step, drift, each = bench.w3_repeated(server.url, args.steps,
+                                                      args.trigger_wait, args.w3_runs)
         finally:
             server.stop()
     print(f"ceilings: raw psycopg single-row autocommit INSERTs {one:,.0f}/s on one "
@@ -111,4 +112,4 @@ def main_postgres(args: Any, bench: Any) -> None:
           f"{four:,.0f}/s (4 conns)")
     print(f"W2 on PostgreSQL trigger->completion: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"W3 on PostgreSQL, {args.steps} steps: {per_step:.4f} ms/step, last 10% / first "
-          f"10% = {drift:.2f}; a raw commit costs {1000 / one:.3f} ms (1 conn)")
+          f"10% = {drift:.2f}; a raw commit costs {1000 / one:.3f} ms (1 conn){each}")
