@@ -210,15 +210,27 @@ def w3_repeated(url: str, steps: int, trigger_wait: float, runs: int
     return per_step, drift, f" [medians of {runs} runs: {each}]" if runs > 1 else ""
 
 
+def _at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}")
+        return value
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=500)
-    parser.add_argument("--steps", type=int, default=10_000)
-    parser.add_argument("--w2-runs", type=int, default=200)
-    parser.add_argument("--w3-runs", type=int, default=1,
+    parser.add_argument("--runs", type=_at_least(1), default=500)
+    parser.add_argument("--steps", type=_at_least(10), default=10_000)
+    parser.add_argument("--w2-runs", type=_at_least(1), default=200)
+    parser.add_argument("--w3-runs", type=_at_least(1), default=1,
                         help="run W3 this many times and print the medians and each run")
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--clients", type=_at_least(1), default=16)
+    parser.add_argument("--workers", type=_at_least(1), default=2)
     parser.add_argument("--trigger-wait", type=float, default=30.0,
                         help="POST /v1/runs?wait=S (0: trigger, then long-poll GET)")
     parser.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite",
