@@ -55,14 +55,14 @@ def test_tail_follows_a_parked_run_to_its_end(tmp_path: Path, worker: Any) -> No
 class _LateCommit:
     """Events as a PostgreSQL reader can see them: position 2 commits after 3."""
 
-    def __init__(self) -> None:
-        self.calls = 0
+    def __init__(self, ending: str = "run_completed") -> None:
+        self.calls, self.ending = 0, ending
 
     def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
         self.calls += 1
         visible = [1, 3] if self.calls == 1 else [1, 2, 3, 4]
         data = [{"id": f"evnt_{p}", "position": p, "runId": run_id,
-                 "eventType": "run_completed" if p == 4 else "step_completed",
+                 "eventType": self.ending if p == 4 else "step_completed",
                  "correlationId": None, "payload": None, "createdAt": "t"}
                 for p in visible if p > cursor]
         return {"data": data, "cursor": None, "hasMore": False}
@@ -77,3 +77,12 @@ def test_an_event_that_commits_late_is_printed_once(monkeypatch: pytest.MonkeyPa
     assert result.exit_code == 0, result.output
     positions = [json.loads(line)["position"] for line in result.output.splitlines()]
     assert positions == [1, 3, 2, 4]
+
+
+def test_tail_of_a_failed_run_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runs_cli, "_target", lambda *_: _LateCommit("run_failed"))
+    monkeypatch.setattr(runs_cli, "TAIL_POLL_SECONDS", 0.01)
+    monkeypatch.setattr(runs_cli, "TAIL_SETTLE_SECONDS", 0.05)
+    result = CliRunner().invoke(runs_cli.command, ["tail", "wrun_x"])
+    assert result.exit_code == 1
+    assert result.output.splitlines()[-1].split()[1] == "run_failed"

@@ -254,11 +254,12 @@ def resume(ctx: click.Context, token: str, payload: str | None, url: str | None,
 @click.pass_context
 def tail(ctx: click.Context, run_id: str, name: str | None, as_json: bool, timeout: float,
          url: str | None, api_key: str | None) -> None:
-    """Print RUN_ID's events as they are recorded, until the run ends; with --stream, a
-    stream's chunks until it closes."""
+    """Print RUN_ID's events as they are recorded, until the run ends (exit status 1 if it
+    failed); with --stream, a stream's chunks until it closes."""
     target = _target(ctx, url, api_key)
     if name is None:
-        _follow_events(target, run_id, timeout, as_json)
+        if _follow_events(target, run_id, timeout, as_json) == "run_failed":
+            ctx.exit(1)
         return
     cursor, deadline = 0, time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -289,11 +290,12 @@ TAIL_SETTLE_SECONDS = 0.5
 _RUN_ENDS = frozenset({"run_completed", "run_failed", "run_cancelled"})
 
 
-def _follow_events(target: Any, run_id: str, timeout: float, as_json: bool) -> None:
+def _follow_events(target: Any, run_id: str, timeout: float, as_json: bool) -> str:
+    """Print events until the run's last one has settled; returns that event's type."""
     deadline = time.monotonic() + timeout
     printed: dict[str, int] = {}  # event id -> position, above ``floor``
     marks: deque[tuple[float, int]] = deque()  # (when, highest position printed by then)
-    floor, ended_at = 0, None
+    floor, ended_at, ending = 0, None, ""
     while time.monotonic() < deadline:
         now = time.monotonic()
         while marks and now - marks[0][0] >= TAIL_SETTLE_SECONDS:
@@ -306,12 +308,12 @@ def _follow_events(target: Any, run_id: str, timeout: float, as_json: bool) -> N
                     printed[event["id"]] = event["position"]
                     _print_event(event, as_json)
                     if event["eventType"] in _RUN_ENDS and ended_at is None:
-                        ended_at = now
+                        ended_at, ending = now, event["eventType"]
             cursor = page["cursor"] if page.get("hasMore") else None
         printed = {k: p for k, p in printed.items() if p > floor}
         marks.append((now, max(printed.values(), default=floor)))
         if ended_at is not None and now - ended_at >= TAIL_SETTLE_SECONDS:
-            return
+            return ending
         time.sleep(TAIL_POLL_SECONDS)
     fail(f"run {run_id} still going after {timeout:g}s")
 
