@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 Row = dict[str, Any]
@@ -52,3 +52,18 @@ class Connection(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class JoinedTransactions:
+    """A dialect's ``transaction()`` opened inside another joins it: only the outermost one
+    begins and commits (``_depth`` counts the levels)."""
+
+    _depth = 0
+
+    @contextmanager
+    def _joined(self) -> Iterator[Any]:
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1

@@ -19,6 +19,7 @@ from workflow_studio.worker.storage.base import (
     DatabaseUnavailable,
     IntegrityError,
     InvalidInput,
+    JoinedTransactions,
     Row,
 )
 
@@ -58,7 +59,7 @@ def to_pg(sql: str) -> str:
     return out
 
 
-class PostgresConnection:
+class PostgresConnection(JoinedTransactions):
     dialect = "postgres"
 
     def __init__(self, url: str, schema: str, connect_timeout: int = 5) -> None:
@@ -139,11 +140,8 @@ class PostgresConnection:
     @contextmanager
     def transaction(self) -> Iterator[PostgresConnection]:
         if self._depth:
-            self._depth += 1
-            try:
+            with self._joined():
                 yield self
-            finally:
-                self._depth -= 1
             return
         self._depth = 1
         try:

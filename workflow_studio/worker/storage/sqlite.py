@@ -48,6 +48,7 @@ from workflow_studio.worker.storage.base import (
     DatabaseUnavailable,
     IntegrityError,
     InvalidInput,
+    JoinedTransactions,
     Row,
 )
 
@@ -136,7 +137,7 @@ class _Checkpointer:
             fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
 
 
-class SqliteConnection:
+class SqliteConnection(JoinedTransactions):
     """sqlite3 in autocommit mode; ``transaction()`` takes the write lock up front."""
 
     dialect = "sqlite"
@@ -210,11 +211,8 @@ class SqliteConnection:
     @contextmanager
     def transaction(self) -> Iterator[SqliteConnection]:
         if self._depth:
-            self._depth += 1
-            try:
+            with self._joined():
                 yield self
-            finally:
-                self._depth -= 1
             return
         locked = self._writer_lock()
         try:
