@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from workflow_studio.config.settings import load_settings
 from workflow_studio.worker import WorkerServer, create_app, start_compute_worker_server
-from workflow_studio.worker.settings import load_settings
 
 ADMIN_KEY = "wsk_test_admin_key_0123456789abcdef"
 POSTGRES_URL = os.environ.get("WORKFLOW_TEST_POSTGRES_URL", "")
@@ -30,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _postgres_schema_gap() -> list[int]:
     """SQLite migrations that have no PostgreSQL counterpart yet."""
-    from workflow_studio.worker.storage import migrations
+    from workflow_studio.storage import migrations
 
     have = {number for number, _, _ in migrations.available("postgres")}
     return [number for number, _, _ in migrations.available("sqlite") if number not in have]
@@ -81,7 +81,7 @@ def make_database(tmp_path: Path,
                   backend_options: dict[str, Any]) -> Iterator[Callable[..., Any]]:
     """A ``storage.Database`` on the test's backend (a SQLite file, or its PostgreSQL schema);
     closed when the test ends (it holds them: the autouse closer only sees live handles)."""
-    from workflow_studio.worker.storage import Database
+    from workflow_studio.storage import Database
 
     made: list[Database] = []
 
@@ -102,7 +102,7 @@ def make_database(tmp_path: Path,
 @pytest.fixture(autouse=True)
 def _close_databases() -> Iterator[None]:
     """Every database handle a test opened is closed when it ends (no leaked connections)."""
-    from workflow_studio.worker.storage import Database
+    from workflow_studio.storage import Database
 
     yield
     for database in list(Database.instances):

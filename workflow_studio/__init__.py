@@ -12,7 +12,7 @@ from typing import Any
 from workflow_studio.version import __version__
 
 _EXPORTS = {
-    "define_config": "workflow_studio.worker.settings",
+    "define_config": "workflow_studio.config.settings",
     "workflow": "workflow_studio.authoring.decorators",
     "step": "workflow_studio.authoring.decorators",
     "sleep": "workflow_studio.authoring.api",

@@ -10,7 +10,7 @@ import pytest
 
 from tests.engine import flows
 from workflow_studio import sdk
-from workflow_studio.local_world import LocalWorld
+from workflow_studio.sdk.local_world import LocalWorld
 
 
 @pytest.fixture

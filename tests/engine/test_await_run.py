@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from workflow_studio.worker.engine import service
+from workflow_studio.engine import service
 
 
 def test_a_change_in_this_process_wakes_the_waiter() -> None:

@@ -124,7 +124,7 @@ def test_cancel_a_sleeping_run(world):
     assert run.wait(1) == "cancelled"
     with pytest.raises(ws.RunCancelledError):
         run.result(1)
-    from workflow_studio.worker.storage.world import WorldConflict
+    from workflow_studio.storage.world import WorldConflict
     with pytest.raises(WorldConflict):
         run.cancel()
 
@@ -189,8 +189,8 @@ def test_many_runs_concurrently(world):
 
 def test_heartbeat_keeps_the_lease_of_a_long_step(make_database):
     from workflow_studio import sdk
-    from workflow_studio.local_world import LocalWorld
-    from workflow_studio.worker.storage.world import queue
+    from workflow_studio.sdk.local_world import LocalWorld
+    from workflow_studio.storage.world import queue
 
     flows.gates.pop("stream", None)
     local = LocalWorld(slots=2, lease_seconds=0.3, database=make_database("lease.db"))
@@ -222,7 +222,7 @@ def test_fanned_out_step_is_retried(world):
 
 
 def test_a_run_may_resume_more_often_than_the_crash_loop_limit(world):
-    from workflow_studio.worker.engine.runner import MAX_CLAIMS
+    from workflow_studio.engine.runner import MAX_CLAIMS
 
     run = ws.start(flows.many_resumes_flow, MAX_CLAIMS + 5)
     assert run.result(30) == sum(2 * i for i in range(MAX_CLAIMS + 5))

@@ -11,9 +11,9 @@ import pytest
 
 from workflow_studio.authoring.durations import deadline_ms, seconds
 from workflow_studio.compute import payloads
-from workflow_studio.worker.engine.bootstrap import release_dead_worker
-from workflow_studio.worker.settings import load_settings
-from workflow_studio.worker.storage.world import WorldConflict, queue, runs
+from workflow_studio.config.settings import load_settings
+from workflow_studio.storage.world import WorldConflict, queue, runs
+from workflow_studio.worker.execution import release_dead_worker
 
 
 def test_payload_round_trip() -> None:

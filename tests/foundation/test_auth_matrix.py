@@ -12,8 +12,8 @@ import pytest
 
 from tests.conftest import ADMIN_KEY
 from workflow_studio.compute.scopes import ALL_SCOPES
+from workflow_studio.config.settings import load_settings
 from workflow_studio.worker import create_app
-from workflow_studio.worker.settings import load_settings
 
 PLACEHOLDER = re.compile(r"<(?:[^:>]+:)?([^>]+)>")
 IDS = {"deployment_id": "dpl_01ARZ3NDEKTSV4RRFFQ69G5FAV",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workflow_studio import define_config
-from workflow_studio.worker.settings import ConfigError, load_settings
+from workflow_studio.config.settings import ConfigError, load_settings
 
 
 def write_config(tmp_path, body: str):

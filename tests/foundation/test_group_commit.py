@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from workflow_studio.worker.storage import group_commit
+from workflow_studio.storage import group_commit
 
 pytestmark = pytest.mark.both_backends
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from workflow_studio.worker.storage import IntegrityError, postgres, sqlite
+from workflow_studio.storage import IntegrityError, postgres, sqlite
 
 pytestmark = pytest.mark.both_backends
 INSERT = "INSERT INTO im_rows (id, kind, note, n) VALUES (?, 'fixed', ?, ?)"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from workflow_studio.worker.storage import sqlite
+from workflow_studio.storage import sqlite
 
 WRITER = """
 import sys
-from workflow_studio.worker.storage.sqlite import SqliteConnection
+from workflow_studio.storage.sqlite import SqliteConnection
 conn = SqliteConnection(sys.argv[1])
 conn.execute("PRAGMA wal_autocheckpoint = 0")  # only the test's checkpointer checkpoints
 while True:

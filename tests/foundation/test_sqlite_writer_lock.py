@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workflow_studio.worker.storage import DatabaseUnavailable
-from workflow_studio.worker.storage.sqlite import SqliteConnection
+from workflow_studio.storage import DatabaseUnavailable
+from workflow_studio.storage.sqlite import SqliteConnection
 
 
 def test_writers_in_threads_all_commit(tmp_path: Path) -> None:

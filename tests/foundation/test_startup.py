@@ -13,9 +13,9 @@ import time
 import pytest
 import requests
 
-from workflow_studio.worker.settings import ConfigError, load_settings
-from workflow_studio.worker.storage import Database
-from workflow_studio.worker.storage import migrations as migrations_module
+from workflow_studio.config.settings import ConfigError, load_settings
+from workflow_studio.storage import Database
+from workflow_studio.storage import migrations as migrations_module
 
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "workflow_studio.cli"]

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from workflow_studio.worker.clock import now_ms
-from workflow_studio.worker.engine import service
-from workflow_studio.worker.storage.world import hooks, queue, runs
+from workflow_studio.compute.clock import now_ms
+from workflow_studio.engine import service
+from workflow_studio.storage.world import hooks, queue, runs
 
 pytestmark = pytest.mark.postgres_only
 

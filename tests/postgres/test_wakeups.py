@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.engine.e2e_project import wait_for
-from workflow_studio.worker.engine.notify import Listener
-from workflow_studio.worker.storage.world import queue, runs
+from workflow_studio.engine.notify import Listener
+from workflow_studio.storage.world import queue, runs
 
 pytestmark = pytest.mark.postgres_only
 

@@ -13,10 +13,10 @@ from tests.conftest import ADMIN_KEY
 from tests.webhooks.signing import SECRETS, sign
 from tests.world_proxy.conftest import record_deployment
 from workflow_studio.compute import payloads
+from workflow_studio.config.settings import load_settings
+from workflow_studio.storage.world import runs
 from workflow_studio.worker import create_app
 from workflow_studio.worker.context import EXTENSION
-from workflow_studio.worker.settings import load_settings
-from workflow_studio.worker.storage.world import runs
 
 pytestmark = pytest.mark.both_backends
 PROVIDERS = ["github", "stripe", "standard", "hmac"]
@@ -156,7 +156,7 @@ def test_webhook_secrets_from_config_and_env() -> None:
                                       "WORKFLOW_PUBLIC_BASE_URL": "https://w.example/"})
     assert env_only.webhooks == {"stripe": {"secret": "from-env"}}
     assert env_only.public_base_url == "https://w.example"
-    from workflow_studio.worker.settings import ConfigError, define_config
+    from workflow_studio.config.settings import ConfigError, define_config
     with pytest.raises(ConfigError, match=r"worker\.webhooks\.gitlab: unknown webhook provider"):
         define_config(worker={"webhooks": {"gitlab": {"secret": "x"}}})
     with pytest.raises(ConfigError, match=r"worker\.secret_key"):

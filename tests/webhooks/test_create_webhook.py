@@ -12,7 +12,7 @@ import pytest
 import workflow_studio as ws
 from workflow_studio import sdk
 from workflow_studio.authoring import api
-from workflow_studio.local_world import LocalWorld
+from workflow_studio.sdk.local_world import LocalWorld
 from workflow_studio.worker.webhooks.tokens import InvalidToken, ServerSecret
 
 urls: list[Any] = []

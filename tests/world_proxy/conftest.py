@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from workflow_studio.compute.ids import new_id
+from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.worker.context import EXTENSION
-from workflow_studio.worker.storage import deployments as deployments_repo
 
 
 def record_deployment(app: Any, workflows: list[str] | None = None,

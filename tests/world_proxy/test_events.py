@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tests.world_proxy.conftest import Proxy
-from workflow_studio.worker.clock import now_ms
+from workflow_studio.compute.clock import now_ms
 
 pytestmark = pytest.mark.both_backends
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.world_proxy.conftest import Proxy
+from workflow_studio.storage.world import queue
 from workflow_studio.worker.context import EXTENSION
-from workflow_studio.worker.storage.world import queue
 from workflow_studio.worker.webhooks.tokens import RUN_KEY_INFO, hkdf_sha256
 
 pytestmark = pytest.mark.both_backends

@@ -14,7 +14,7 @@ from pathlib import Path
 from workflow_studio.builder.archive import ArchiveError, source_files, write_tarball
 from workflow_studio.builder.collect import CollectError, run_collect
 from workflow_studio.compute.manifest import FORMAT_VERSION, Manifest
-from workflow_studio.worker.settings import (
+from workflow_studio.config.settings import (
     CONFIG_FILENAME,
     ConfigError,
     find_config_file,

@@ -13,8 +13,8 @@ import click
 from workflow_studio.cli import audit, deploy, deployments, keys, ownership, runs, worker
 from workflow_studio.cli.output import fail
 from workflow_studio.client.errors import ComputeClientError
+from workflow_studio.config.settings import ConfigError
 from workflow_studio.version import __version__
-from workflow_studio.worker.settings import ConfigError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -6,8 +6,8 @@ import click
 
 from workflow_studio.cli.output import print_json, print_table
 from workflow_studio.cli.target import client, local_database, remote_options
-from workflow_studio.worker.clock import iso
-from workflow_studio.worker.storage import audit as audit_repo
+from workflow_studio.compute.clock import iso
+from workflow_studio.storage import audit as audit_repo
 
 _COLUMNS = [("createdAt", "TIME"), ("method", "METHOD"), ("path", "PATH"),
             ("status", "STATUS"), ("keyId", "KEY"), ("runId", "RUN"),

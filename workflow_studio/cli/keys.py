@@ -7,8 +7,8 @@ import click
 from workflow_studio.cli.output import fail, print_json, print_table
 from workflow_studio.cli.target import client, local_database, remote_options
 from workflow_studio.compute.scopes import ALL_SCOPES
+from workflow_studio.storage import keys as keys_repo
 from workflow_studio.worker.routes.keys import key_json
-from workflow_studio.worker.storage import keys as keys_repo
 
 _COLUMNS = [("id", "ID"), ("name", "NAME"), ("prefix", "PREFIX"), ("scopes", "SCOPES"),
             ("createdAt", "CREATED"), ("lastUsedAt", "LAST USED"), ("revokedAt", "REVOKED")]

@@ -31,8 +31,8 @@ class _Local:
     def trigger_run(self, name: str, args: list[Any], kwargs: dict[str, Any], *,
                     deployment_id: str | None = None, idempotency_key: str | None = None
                     ) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage import deployments
+        from workflow_studio.engine import service
+        from workflow_studio.storage import deployments
         with self.conn.transaction():
             row = (deployments.get(self.conn, deployment_id) if deployment_id
                    else deployments.get_active(self.conn))
@@ -45,8 +45,8 @@ class _Local:
         return service.run_json(run)
 
     def get_run(self, run_id: str, wait: float | None = None) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import runs
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import runs
         deadline = time.monotonic() + (wait or 0)
         while True:
             row = runs.get(self.conn, run_id)
@@ -57,8 +57,8 @@ class _Local:
             time.sleep(0.05)
 
     def list_runs(self, **filters: Any) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import runs
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import runs
         rows, more = runs.list_runs(self.conn, status=filters.get("status"),
                                     workflow=filters.get("workflow"),
                                     trigger_type=filters.get("trigger_type"),
@@ -67,13 +67,13 @@ class _Local:
                 "cursor": rows[-1]["id"] if rows and more else None, "hasMore": more}
 
     def run_steps(self, run_id: str) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import steps
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import steps
         return {"data": [service.step_json(s) for s in steps.for_run(self.conn, run_id)]}
 
     def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import events, runs
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import events, runs
         if runs.get(self.conn, run_id) is None:
             fail(f"no run {run_id!r}")
         rows = events.list_for_run(self.conn, run_id, cursor, limit + 1)
@@ -83,14 +83,14 @@ class _Local:
                 "cursor": rows[-1]["position"] if rows and more else None, "hasMore": more}
 
     def run_stream(self, run_id: str, name: str, cursor: int = 0) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import streams
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import streams
         return {"data": [service.chunk_json(c)
                          for c in streams.read(self.conn, run_id, name, cursor)]}
 
     def cancel_run(self, run_id: str) -> Any:
-        from workflow_studio.worker.engine import service
-        from workflow_studio.worker.storage.world import WorldConflict
+        from workflow_studio.engine import service
+        from workflow_studio.storage.world import WorldConflict
         try:
             return service.run_json(service.cancel(self.conn, run_id))
         except LookupError:
@@ -99,7 +99,7 @@ class _Local:
             fail(str(exc))
 
     def resume_hook(self, token: str, payload: Any) -> Any:
-        from workflow_studio.worker.engine import service
+        from workflow_studio.engine import service
         try:
             hook = service.resume_hook(self.conn, token, payload)
         except service.HookNotFound:

@@ -8,8 +8,8 @@ from typing import Any
 import click
 
 from workflow_studio.client import ComputeClient
-from workflow_studio.worker.settings import Settings, load_settings
-from workflow_studio.worker.storage import Database, open_database
+from workflow_studio.config.settings import Settings, load_settings
+from workflow_studio.storage import Database, open_database
 
 
 def remote_options(required: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

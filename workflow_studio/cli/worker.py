@@ -8,11 +8,11 @@ import sys
 import click
 
 from workflow_studio.cli.target import local_database, local_settings
+from workflow_studio.config.settings import Settings
+from workflow_studio.storage import keys as keys_repo
 from workflow_studio.worker.deployments.verify import sweep_incoming
 from workflow_studio.worker.guard import check_target_world
 from workflow_studio.worker.server import gunicorn_command
-from workflow_studio.worker.settings import Settings
-from workflow_studio.worker.storage import keys as keys_repo
 
 
 def describe_database(settings: Settings) -> str:

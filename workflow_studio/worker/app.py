@@ -11,14 +11,14 @@ from typing import Any
 
 from flask import Flask
 
+from workflow_studio.config.settings import ConfigError, Settings, load_settings
+from workflow_studio.storage import keys as keys_repo
+from workflow_studio.storage import open_database
 from workflow_studio.worker import auditing, correlation, security
 from workflow_studio.worker.context import EXTENSION, WorkerState, parse_networks
 from workflow_studio.worker.errors import register_error_handlers
 from workflow_studio.worker.guard import check_target_world
 from workflow_studio.worker.routes import register
-from workflow_studio.worker.settings import ConfigError, Settings, load_settings
-from workflow_studio.worker.storage import keys as keys_repo
-from workflow_studio.worker.storage import open_database
 
 log = logging.getLogger("workflow_studio.worker")
 

@@ -14,10 +14,10 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 
-from workflow_studio.worker.clock import now_ms
+from workflow_studio.compute.clock import now_ms
+from workflow_studio.storage import DatabaseUnavailable
+from workflow_studio.storage import audit as audit_repo
 from workflow_studio.worker.context import conn
-from workflow_studio.worker.storage import DatabaseUnavailable
-from workflow_studio.worker.storage import audit as audit_repo
 
 log = logging.getLogger("workflow_studio.audit")
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})

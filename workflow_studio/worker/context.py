@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import current_app, g
 
-from workflow_studio.worker.settings import Settings
-from workflow_studio.worker.storage import Connection, Database
+from workflow_studio.config.settings import Settings
+from workflow_studio.storage import Connection, Database
 
 EXTENSION = "workflow_studio"
 

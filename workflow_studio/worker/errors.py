@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.worker.storage import DatabaseUnavailable, InvalidInput
+from workflow_studio.storage import DatabaseUnavailable, InvalidInput
 
 log = logging.getLogger("workflow_studio.worker")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from workflow_studio.worker.settings import ConfigError, Settings
+from workflow_studio.config.settings import ConfigError, Settings
 
 
 def check_target_world(settings: Settings, environ: Mapping[str, str] | None = None) -> None:

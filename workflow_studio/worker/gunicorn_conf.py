@@ -13,9 +13,9 @@ import ipaddress
 import os
 import sys
 
-from workflow_studio.worker.engine import bootstrap as _engine  # imported before the fork
+from workflow_studio.config.settings import ConfigError, load_settings
+from workflow_studio.worker import execution as _engine  # imported before the fork
 from workflow_studio.worker.server import READY_MARKER
-from workflow_studio.worker.settings import ConfigError, load_settings
 
 try:
     _settings = load_settings()
@@ -71,11 +71,11 @@ def post_worker_init(worker):
     On PostgreSQL a server that is merely down (a restart, a failover) does not stop the
     boot: a worker respawned during an outage serves 503 ``database_unavailable`` and its
     executor backs off until the database answers, instead of halting the whole node."""
-    from workflow_studio.worker.storage import DatabaseUnavailable
+    from workflow_studio.storage import DatabaseUnavailable
 
     db = worker.wsgi.extensions["workflow_studio"].db
     if db.dialect == "sqlite":  # WAL checkpoints off the commit path (storage/sqlite.py)
-        from workflow_studio.worker.storage.sqlite import start_background_checkpoints
+        from workflow_studio.storage.sqlite import start_background_checkpoints
         start_background_checkpoints(db.target)
     try:
         db.connection()

@@ -17,10 +17,10 @@ from flask import Flask, Response, current_app, g, request
 
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.scopes import Scope, has_scope
+from workflow_studio.storage import keys as keys_repo
+from workflow_studio.storage import ratelimit as ratelimit_repo
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.storage import keys as keys_repo
-from workflow_studio.worker.storage import ratelimit as ratelimit_repo
 
 F = TypeVar("F", bound=Callable[..., Any])
 TOUCH_INTERVAL_MS = 60_000

@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from workflow_studio.worker.settings import OPTIONS_ENV, SeedKey
+from workflow_studio.config.settings import OPTIONS_ENV, SeedKey
 
 GUNICORN_CONF = "python:workflow_studio.worker.gunicorn_conf"
 READY_MARKER = "workflow-studio: worker process ready"

@@ -13,9 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from workflow_studio.storage import deployments as repo
 from workflow_studio.worker.deployments.loader import MANIFEST_FILE, DeploymentLoadError, Fetcher
 from workflow_studio.worker.deployments.verify import ArtifactRejected, Limits, verify_and_unpack
-from workflow_studio.worker.storage import deployments as repo
 
 log = logging.getLogger("workflow_studio.deployments")
 

@@ -12,15 +12,13 @@ import math
 from typing import Any
 
 from workflow_studio.compute import payloads
+from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
-from workflow_studio.worker.clock import now_ms
-from workflow_studio.worker.engine import service
-from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.proxy import pages
-from workflow_studio.worker.storage import deployments as deployments_repo
-from workflow_studio.worker.storage.base import Connection, IntegrityError, Row
-from workflow_studio.worker.storage.world import (
+from workflow_studio.engine import service
+from workflow_studio.storage import deployments as deployments_repo
+from workflow_studio.storage.base import Connection, IntegrityError, Row
+from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
     WorldConflict,
     hooks,
@@ -29,6 +27,8 @@ from workflow_studio.worker.storage.world import (
     steps,
     waits,
 )
+from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.proxy import pages
 
 EVENT_TYPES = (
     "run_created", "run_started", "run_completed", "run_failed", "run_cancelled",

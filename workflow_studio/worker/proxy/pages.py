@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow_studio.worker.storage.base import Connection, Row
+from workflow_studio.storage.base import Connection, Row
 
 _EVENT_COLUMNS = ("position, id, run_id, event_type, correlation_id, payload_json,"
                   " created_at")

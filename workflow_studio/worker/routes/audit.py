@@ -6,13 +6,13 @@ from typing import Any
 
 from flask import Blueprint
 
-from workflow_studio.compute.schemas import AuditQuerySchema
+from workflow_studio.compute.clock import iso
 from workflow_studio.compute.scopes import Scope
-from workflow_studio.worker.clock import iso
+from workflow_studio.storage import audit as audit_repo
 from workflow_studio.worker.context import conn
 from workflow_studio.worker.http import query_args
+from workflow_studio.worker.schemas.common import AuditQuerySchema
 from workflow_studio.worker.security import requires
-from workflow_studio.worker.storage import audit as audit_repo
 
 bp = Blueprint("audit", __name__)
 _query = AuditQuerySchema()

@@ -17,15 +17,12 @@ from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.formparser import parse_form_data
 
-from workflow_studio.compute.deployments import (
-    DeploymentListQuerySchema,
-    DeploymentSettingsSchema,
-)
+from workflow_studio.compute.clock import iso
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import new_id, parse_id
 from workflow_studio.compute.manifest import MAX_MANIFEST_BYTES
 from workflow_studio.compute.scopes import Scope
-from workflow_studio.worker.clock import iso
+from workflow_studio.storage import deployments as repo
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.deployments.activation import ActivationError, prove_importable
 from workflow_studio.worker.deployments.fetch import database_fetcher
@@ -42,8 +39,11 @@ from workflow_studio.worker.deployments.verify import (
 )
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import query_args
+from workflow_studio.worker.schemas.deployments import (
+    DeploymentListQuerySchema,
+    DeploymentSettingsSchema,
+)
 from workflow_studio.worker.security import requires
-from workflow_studio.worker.storage import deployments as repo
 
 bp = Blueprint("deployments", __name__)
 _settings_schema = DeploymentSettingsSchema()

@@ -6,10 +6,10 @@ from typing import Any
 
 from flask import Blueprint
 
+from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.version import __version__
 from workflow_studio.worker.context import conn
 from workflow_studio.worker.security import plain_http_ok, public
-from workflow_studio.worker.storage import deployments as deployments_repo
 
 bp = Blueprint("health", __name__)
 

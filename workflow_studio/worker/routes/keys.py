@@ -10,15 +10,15 @@ from typing import Any
 
 from flask import Blueprint, g
 
+from workflow_studio.compute.clock import iso
 from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.compute.schemas import CreateKeySchema
 from workflow_studio.compute.scopes import Scope
-from workflow_studio.worker.clock import iso
+from workflow_studio.storage import keys as keys_repo
 from workflow_studio.worker.context import conn
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body
+from workflow_studio.worker.schemas.common import CreateKeySchema
 from workflow_studio.worker.security import authenticated, requires
-from workflow_studio.worker.storage import keys as keys_repo
 
 bp = Blueprint("keys", __name__)
 _create = CreateKeySchema()

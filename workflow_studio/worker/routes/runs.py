@@ -22,25 +22,25 @@ from flask import Blueprint, current_app, g, request
 from workflow_studio.compute import payloads
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
-from workflow_studio.compute.runs import (
-    MAX_WAIT_SECONDS,
+from workflow_studio.compute.runs import MAX_WAIT_SECONDS
+from workflow_studio.compute.scopes import Scope
+from workflow_studio.compute.world import TERMINAL_STATUSES
+from workflow_studio.engine import service
+from workflow_studio.storage import deployments as deployments_repo
+from workflow_studio.storage import group_commit, idempotency
+from workflow_studio.storage.world import WorldConflict, events, runs, steps, streams
+from workflow_studio.worker import auditing
+from workflow_studio.worker.context import conn, state
+from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.http import json_body, parsed_json, query_args
+from workflow_studio.worker.schemas.runs import (
     GetRunQuerySchema,
     ListRunsQuerySchema,
     PageQuerySchema,
     ResumeHookSchema,
     TriggerRunSchema,
 )
-from workflow_studio.compute.scopes import Scope
-from workflow_studio.compute.world import TERMINAL_STATUSES
-from workflow_studio.worker import auditing
-from workflow_studio.worker.context import conn, state
-from workflow_studio.worker.engine import service
-from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.http import json_body, parsed_json, query_args
 from workflow_studio.worker.security import requires
-from workflow_studio.worker.storage import deployments as deployments_repo
-from workflow_studio.worker.storage import group_commit, idempotency
-from workflow_studio.worker.storage.world import WorldConflict, events, runs, steps, streams
 
 bp = Blueprint("runs", __name__)
 _trigger, _resume = TriggerRunSchema(), ResumeHookSchema()

@@ -18,14 +18,14 @@ from flask import Blueprint, Flask, current_app, g, request
 
 from workflow_studio.authoring import api as authoring_api
 from workflow_studio.compute.errors import ErrorCode
+from workflow_studio.config.settings import ConfigError, resolve_callable
+from workflow_studio.engine import service
+from workflow_studio.storage import webhooks as webhooks_repo
+from workflow_studio.storage.world import WorldConflict
 from workflow_studio.worker.context import conn, state
-from workflow_studio.worker.engine import service
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import parsed_json
 from workflow_studio.worker.security import public
-from workflow_studio.worker.settings import ConfigError, resolve_callable
-from workflow_studio.worker.storage import webhooks as webhooks_repo
-from workflow_studio.worker.storage.world import WorldConflict
 from workflow_studio.worker.webhooks.dispatch import WebhookEvent
 from workflow_studio.worker.webhooks.signatures import VERIFIERS, SignatureError
 from workflow_studio.worker.webhooks.tokens import (
@@ -91,9 +91,9 @@ def _handler() -> Any:
 
 def _deployment_handler(target: str) -> Any:
     """``module:attr`` looked up among the active deployment's loaded modules, or None."""
+    from workflow_studio.storage import deployments as deployments_repo
     from workflow_studio.worker.deployments.fetch import database_fetcher
     from workflow_studio.worker.deployments.loader import DeploymentLoadError, load_deployment
-    from workflow_studio.worker.storage import deployments as deployments_repo
 
     active = deployments_repo.active_id(conn())
     if active is None:

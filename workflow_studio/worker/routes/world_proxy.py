@@ -13,27 +13,27 @@ from typing import Any
 from flask import Blueprint, g
 
 from workflow_studio.compute import payloads
-from workflow_studio.compute import world_proxy as schemas
+from workflow_studio.compute.clock import iso, now_ms
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.scopes import Scope
-from workflow_studio.worker.clock import iso, now_ms
-from workflow_studio.worker.context import conn
-from workflow_studio.worker.engine import service
-from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.http import json_body, query_args
-from workflow_studio.worker.proxy import events as proxy_events
-from workflow_studio.worker.proxy import pages
-from workflow_studio.worker.routes.runs import run_or_404
-from workflow_studio.worker.routes.webhooks import server_secret
-from workflow_studio.worker.security import requires
-from workflow_studio.worker.storage import deployments as deployments_repo
-from workflow_studio.worker.storage.world import (
+from workflow_studio.engine import service
+from workflow_studio.storage import deployments as deployments_repo
+from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
     hooks,
     queue,
     steps,
     streams,
 )
+from workflow_studio.worker.context import conn
+from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.http import json_body, query_args
+from workflow_studio.worker.proxy import events as proxy_events
+from workflow_studio.worker.proxy import pages
+from workflow_studio.worker.routes.runs import run_or_404
+from workflow_studio.worker.routes.webhooks import server_secret
+from workflow_studio.worker.schemas import world_proxy as schemas
+from workflow_studio.worker.security import requires
 
 bp = Blueprint("world_proxy", __name__)
 PROXY = Scope.WORLD_PROXY

@@ -15,10 +15,10 @@ from typing import Any
 
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
-from workflow_studio.worker.engine import service
+from workflow_studio.engine import service
+from workflow_studio.storage import deployments as deployments_repo
+from workflow_studio.storage.base import Connection
 from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.storage import deployments as deployments_repo
-from workflow_studio.worker.storage.base import Connection
 
 
 class WebhookEvent:

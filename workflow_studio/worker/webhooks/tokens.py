@@ -18,7 +18,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from workflow_studio.worker.storage import webhooks as webhooks_repo
+from workflow_studio.storage import webhooks as webhooks_repo
 
 HOOK_SALT = "workflow-studio/webhook-hook/v1"
 RUN_KEY_INFO = b"workflow-studio/run-encryption-key/v1:"

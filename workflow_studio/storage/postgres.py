@@ -1,0 +1,162 @@
+"""The PostgreSQL dialect (psycopg 3): one connection per thread, in a configurable schema.
+
+A connection that breaks is dropped and reopened on next use; while the server is down every
+call raises ``DatabaseUnavailable`` so routes answer 503 and background loops back off.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.rows import dict_row
+
+from workflow_studio.storage.base import (
+    DatabaseUnavailable,
+    IntegrityError,
+    InvalidInput,
+    JoinedTransactions,
+    Row,
+)
+
+_PLACEHOLDER = re.compile(r"\?")
+_converted: dict[str, str] = {}
+
+
+MAX_PARAMETERS = 65_535  # per statement (the protocol's limit)
+_multi_rows: dict[tuple[str, int], str] = {}
+
+
+def _multi_row(sql: str, count: int) -> str:
+    """``INSERT ... VALUES (?, ?)`` for ``count`` rows with ``$n`` placeholders, cached."""
+    out = _multi_rows.get((sql, count))
+    if out is None:
+        head, _, group = sql.partition(" VALUES ")
+        parts = group.split("?")
+        width = len(parts) - 1
+        groups = []
+        for row in range(count):
+            numbered = [parts[0]]
+            for index, part in enumerate(parts[1:]):
+                numbered.append(f"${row * width + index + 1}{part}")
+            groups.append("".join(numbered))
+        out = f"{head} VALUES {', '.join(groups)}"
+        if len(_multi_rows) < 1024:
+            _multi_rows[(sql, count)] = out
+    return out
+
+
+def to_pg(sql: str) -> str:
+    """Portable ``?`` placeholders to psycopg's ``%s`` (literal ``%`` doubled), cached."""
+    out = _converted.get(sql)
+    if out is None:
+        out = _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
+        _converted[sql] = out
+    return out
+
+
+class PostgresConnection(JoinedTransactions):
+    dialect = "postgres"
+
+    def __init__(self, url: str, schema: str, connect_timeout: int = 5) -> None:
+        self.url, self.schema = url, schema
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row,
+                                         connect_timeout=connect_timeout)
+            # The schema itself is created by the migrations, under their lock.
+            self._conn.execute(pgsql.SQL("SET search_path TO {}").format(
+                pgsql.Identifier(schema)))
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._depth = 0
+        self._tx: Any = None
+
+    @property
+    def broken(self) -> bool:
+        return self._conn.closed or self._conn.broken
+
+    def _translate(self, exc: psycopg.Error) -> Exception:
+        """The portable exception for a psycopg error (``exc`` itself when it has none).
+
+        Operational errors (server gone, admin shutdown, deadlock and serialisation
+        failures) and any error on a connection that is now broken or closed (psycopg then
+        raises ``InterfaceError``) mean "try again later": ``DatabaseUnavailable``.
+        """
+        if isinstance(exc, psycopg.errors.IntegrityError):
+            return IntegrityError(str(exc))
+        if isinstance(exc, psycopg.DataError) and not self.broken:
+            return InvalidInput(str(exc).splitlines()[0])
+        if isinstance(exc, psycopg.OperationalError) or self.broken:
+            return DatabaseUnavailable(str(exc))
+        return exc
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """psycopg errors raised inside become their portable exception (``_translate``)."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            mapped = self._translate(exc)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+        with self._translated():
+            return self._conn.execute(to_pg(sql), tuple(params))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self._cursor(sql, params).rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._translated(), self._conn.cursor() as cur:
+            cur.executemany(to_pg(sql), [tuple(r) for r in rows])
+
+    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One multi-row statement with PostgreSQL's own ``$n`` placeholders, sent by a
+        ``RawCursor``: psycopg does not parse it (a long ``%s`` statement is re-parsed on
+        every call) and it is one round trip (``executemany`` pipelines, but its send and
+        receive loop cost more CPU than the statement)."""
+        if not rows:
+            return
+        width = len(rows[0])
+        per_statement = max(1, MAX_PARAMETERS // max(1, width))
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            statement = _multi_row(sql, len(chunk))
+            with self._translated(), psycopg.RawCursor(self._conn) as cursor:
+                cursor.execute(statement, [value for row in chunk for value in row])
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(self._cursor(sql, params).fetchall())
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self._cursor(sql, params).fetchone()
+
+    @contextmanager
+    def transaction(self) -> Iterator[PostgresConnection]:
+        if self._depth:
+            with self._joined():
+                yield self
+            return
+        self._depth = 1
+        try:
+            with self._translated(), self._conn.transaction():
+                yield self
+        finally:
+            self._depth = 0
+
+    def lock(self, name: str) -> None:
+        self.query_one("SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) AS locked",
+                       (f"{self.schema}:{name}",))
+
+    def create_schema(self) -> None:
+        self.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+            pgsql.Identifier(self.schema)).as_string(self._conn))
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,1 @@
+"""The worker's marshmallow schemas: what each route accepts, one module per route group."""
