@@ -9,6 +9,7 @@ import pytest
 
 from workflow_studio.storage import DatabaseUnavailable
 from workflow_studio.storage.sqlite import SqliteConnection
+from workflow_studio.storage.sqlite_file import SqliteFile
 
 
 def test_writers_in_threads_all_commit(tmp_path: Path) -> None:
@@ -34,10 +35,13 @@ def test_writers_in_threads_all_commit(tmp_path: Path) -> None:
 
 
 def test_a_thread_never_waits_for_its_own_lock(tmp_path: Path) -> None:
-    """Two connections, one thread: the second falls back to SQLite's busy timeout (an
-    error, as before the writer queue) instead of waiting forever on the file lock."""
+    """Two connections sharing a ``SqliteFile`` (as a ``Database``'s do), one thread: the
+    second falls back to SQLite's busy timeout (an error, as before the writer queue)
+    instead of waiting forever on the file lock."""
     path = str(tmp_path / "w.db")
-    first, second = SqliteConnection(path), SqliteConnection(path, busy_timeout_ms=50)
+    shared = SqliteFile(path)
+    first = SqliteConnection(path, shared=shared)
+    second = SqliteConnection(path, busy_timeout_ms=50, shared=shared)
     first.execute("CREATE TABLE t (n INTEGER)")
     with first.transaction():
         first.execute("INSERT INTO t (n) VALUES (1)")

@@ -5,9 +5,10 @@ from workflow_studio.storage.base import (
     DatabaseUnavailable,
     IntegrityError,
     InvalidInput,
+    Params,
     Row,
 )
-from workflow_studio.storage.database import Database, open_database
+from workflow_studio.storage.database import Database, DatabaseSettings, open_database
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "InvalidInput",
-           "Row", "open_database"]
+__all__ = ["Connection", "Database", "DatabaseSettings", "DatabaseUnavailable",
+           "IntegrityError", "InvalidInput", "Params", "Row", "open_database"]

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
-from workflow_studio.storage.database import Connection, Row
+from workflow_studio.storage.base import Connection, Row
 
 
 def record(conn: Connection, *, created_at: int, key_id: str | None, method: str, route: str,
            path: str, status: int, correlation_id: str, run_id: str | None,
-           metadata: dict[str, Any]) -> None:
+           metadata: Mapping[str, object]) -> None:
     conn.execute(
         "INSERT INTO audit_log (created_at, key_id, method, route, path, status,"
         " correlation_id, run_id, metadata_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -22,7 +22,8 @@ def record(conn: Connection, *, created_at: int, key_id: str | None, method: str
 def query(conn: Connection, *, correlation_id: str | None = None, key_id: str | None = None,
           after_id: int = 0, limit: int = 100) -> list[Row]:
     """Entries oldest first, filtered; ``after_id`` is the cursor."""
-    clauses, params = ["id > ?"], [after_id]
+    clauses: list[str] = ["id > ?"]
+    params: list[object] = [after_id]
     if correlation_id:
         clauses.append("correlation_id = ?")
         params.append(correlation_id)

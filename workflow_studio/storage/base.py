@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 Row = dict[str, Any]
+Params = Sequence[object]  # the values of a statement's ``?`` placeholders, in order
 
 
 class DatabaseUnavailable(Exception):
@@ -23,22 +24,46 @@ class InvalidInput(Exception):
 
 
 class Connection(Protocol):
-    """What repositories may use. SQL uses ``?`` placeholders; rows are dicts."""
+    """What repositories may use. SQL uses ``?`` placeholders; rows are dicts.
 
-    dialect: str
+    ``SqliteConnection`` and ``PostgresConnection`` satisfy it; ``Database.connection()``
+    returns one, so code above storage never depends on a dialect's class.
+    """
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgres"``: for the few statements that differ."""
+        ...
 
-    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    @property
+    def broken(self) -> bool:
+        """The connection can no longer be used; ``Database`` replaces it on next use."""
+        ...
+
+    @property
+    def in_transaction(self) -> bool:
+        """A ``transaction()`` is open on this connection (a new one would join it)."""
+        ...
+
+    def execute(self, sql: str, params: Params = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        ...
+
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
+        """Run ``sql`` once per row of parameters."""
+        ...
+
+    def query(self, sql: str, params: Params = ()) -> list[Row]: ...
+    def query_one(self, sql: str, params: Params = ()) -> Row | None: ...
+
+    def insert_many(self, sql: str, rows: Sequence[Params]) -> None:
         """``sql``, an INSERT with one ``VALUES (?, ...)`` group, for every row of ``rows``
         at once: one multi-row statement on SQLite; on PostgreSQL one pipelined batch of a
         statement psycopg parses once (a long multi-row statement is re-parsed on every
         call, which cost more CPU than the round trips it saves)."""
         ...
 
-    def transaction(self) -> AbstractContextManager[Any]:
+    def transaction(self) -> AbstractContextManager[Connection]:
         """A write transaction; nested calls join the outer one."""
         ...
 
@@ -51,6 +76,11 @@ class Connection(Protocol):
         """
         ...
 
+    def create_schema(self) -> None:
+        """Create the schema the connection works in if it is missing (PostgreSQL; a SQLite
+        file is its own schema). The migrations call it, under their lock."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -60,10 +90,14 @@ class JoinedTransactions:
 
     _depth = 0
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
     @contextmanager
-    def _joined(self) -> Iterator[Any]:
+    def _joined(self) -> Iterator[None]:
         self._depth += 1
         try:
-            yield self
+            yield
         finally:
             self._depth -= 1

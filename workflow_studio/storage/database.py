@@ -15,7 +15,7 @@ import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from workflow_studio.storage import migrations
 from workflow_studio.storage.base import (
@@ -25,15 +25,33 @@ from workflow_studio.storage.base import (
     Row,
 )
 from workflow_studio.storage.sqlite import SqliteConnection
+from workflow_studio.storage.sqlite_file import SqliteFile
 
 RECONNECT_PAUSE = 0.5  # seconds without connection attempts after one failed
 
-__all__ = ["Connection", "Database", "DatabaseUnavailable", "IntegrityError", "Row",
-           "SqliteConnection", "open_database"]
+__all__ = ["Connection", "Database", "DatabaseSettings", "DatabaseUnavailable",
+           "IntegrityError", "Row", "SqliteConnection", "open_database"]
+
+
+class DatabaseSettings(Protocol):
+    """What ``open_database`` reads of the worker's settings (storage imports no config)."""
+
+    @property
+    def postgres_url(self) -> str | None: ...
+    @property
+    def postgres_schema(self) -> str: ...
+    @property
+    def sqlite_file(self) -> str: ...
 
 
 class Database:
-    """A process's handle on one database; hands each thread its own connection."""
+    """A process's handle on one database; hands each thread its own connection.
+
+    It owns all per-database state: the connections (per thread, per process) and, on
+    SQLite, the ``SqliteFile`` its connections share (writer queue, checkpointer), made
+    afresh in each process so a gunicorn worker never uses what the master opened.
+    ``instances`` only lets tests close every handle they made (weak: it keeps none alive).
+    """
 
     instances: weakref.WeakSet[Database] = weakref.WeakSet()
 
@@ -44,27 +62,48 @@ class Database:
         self._local = threading.local()
         self._ready_lock = threading.Lock()
         self._ready_pid: int | None = None
-        self._on_ready: list[Callable[[Any], None]] = []
-        self._opened: list[tuple[int, Any]] = []  # (pid, connection), for close()
+        self._on_ready: list[Callable[[Connection], None]] = []
+        self._opened: list[tuple[int, Connection]] = []  # (pid, connection), for close()
         self._opened_lock = threading.Lock()
+        self._sqlite: SqliteFile | None = None  # this process's, see _sqlite_file()
+        self._sqlite_lock = threading.Lock()
         self._retry_at = 0.0  # PostgreSQL: no connection attempt before this (monotonic)
         self._last_error = ""
         Database.instances.add(self)
 
-    def on_ready(self, callback: Callable[[Any], None]) -> None:
+    def on_ready(self, callback: Callable[[Connection], None]) -> None:
         """Run ``callback(connection)`` once per process, after migrations (e.g. seed keys)."""
         self._on_ready.append(callback)
 
-    def _open(self) -> Any:
+    def start_background_checkpoints(self) -> None:
+        """SQLite: checkpoint the WAL from a thread of this process (``sqlite_file.py``
+        says why); nothing on PostgreSQL. Idempotent.
+
+        Call it after forking (a gunicorn worker's ``post_worker_init``) and before the
+        process connects: connections opened earlier keep checkpointing in their commits."""
+        if self.dialect == "sqlite":
+            self._sqlite_file().checkpoints.start()
+
+    def _sqlite_file(self) -> SqliteFile:
+        """This process's shared state for the SQLite file (a forked child makes its own)."""
+        shared = self._sqlite
+        if shared is None or shared.pid != os.getpid():
+            with self._sqlite_lock:
+                shared = self._sqlite
+                if shared is None or shared.pid != os.getpid():
+                    shared = self._sqlite = SqliteFile(self.target)
+        return shared
+
+    def _open(self) -> Connection:
         if self.dialect == "postgres":
             return self._open_postgres()
         try:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(f"cannot create {self.target}: {exc.strerror}") from exc
-        return SqliteConnection(self.target)
+        return SqliteConnection(self.target, shared=self._sqlite_file())
 
-    def _open_postgres(self) -> Any:
+    def _open_postgres(self) -> Connection:
         """Connect, or fail fast for ``RECONNECT_PAUSE`` s after a failed attempt.
 
         While the server is down every request and loop would otherwise open a connection
@@ -82,11 +121,11 @@ class Database:
             self._retry_at, self._last_error = time.monotonic() + RECONNECT_PAUSE, str(exc)
             raise
 
-    def connection(self) -> Any:
+    def connection(self) -> Connection:
         """This thread's connection, opened (and the schema migrated) on first use."""
         pid = os.getpid()
-        conn = getattr(self._local, "conn", None)
-        if conn is None or self._local.pid != pid or getattr(conn, "broken", False):
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != pid or conn.broken:
             stale = conn if conn is not None and self._local.pid == pid else None
             conn = self._open()
             self._local.conn, self._local.pid = conn, pid
@@ -99,7 +138,7 @@ class Database:
             self._make_ready(conn, pid)
         return conn
 
-    def _make_ready(self, conn: Any, pid: int) -> None:
+    def _make_ready(self, conn: Connection, pid: int) -> None:
         with self._ready_lock:
             if self._ready_pid == pid:
                 return
@@ -112,7 +151,7 @@ class Database:
     def release_thread(self) -> None:
         """Close the calling thread's connection, if it has one (a short-lived thread, such
         as a timed step's, must not leave its connection open for the process's life)."""
-        conn = getattr(self._local, "conn", None)
+        conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():
             return
         with self._opened_lock:
@@ -121,7 +160,8 @@ class Database:
         _quietly_close(conn)
 
     def close(self) -> None:
-        """Close every connection this process opened, in any thread."""
+        """Close every connection this process opened, in any thread, and stop its
+        checkpoint thread (the handle stays usable: it reconnects on next use)."""
         pid = os.getpid()
         with self._opened_lock:
             mine = [c for p, c in self._opened if p == pid]
@@ -130,18 +170,20 @@ class Database:
             _quietly_close(conn)
         self._local = threading.local()
         self._ready_pid = None
+        shared, self._sqlite = self._sqlite, None
+        if shared is not None and shared.pid == pid:
+            shared.checkpoints.stop()
 
 
-def _quietly_close(conn: Any) -> None:
+def _quietly_close(conn: Connection) -> None:
     with contextlib.suppress(Exception):  # closing a broken connection must not raise
         conn.close()
 
 
-def open_database(settings: Any, migrate: bool = True) -> Database:
+def open_database(settings: DatabaseSettings, migrate: bool = True) -> Database:
     """PostgreSQL when the settings name a URL, else the SQLite file. ``migrate=False`` for
     short-lived handles on a schema the workers already migrated (gunicorn's master)."""
-    if getattr(settings, "postgres_url", None):
+    if settings.postgres_url:
         return Database(settings.postgres_url, dialect="postgres",
-                        schema=getattr(settings, "postgres_schema", "workflow_studio"),
-                        migrate=migrate)
+                        schema=settings.postgres_schema, migrate=migrate)
     return Database(settings.sqlite_file, migrate=migrate)

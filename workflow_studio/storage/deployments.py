@@ -20,10 +20,10 @@ upload and nothing more is kept.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 from workflow_studio.compute.clock import now_ms
-from workflow_studio.storage.database import Connection, Row
+from workflow_studio.storage.base import Connection, Row
 
 DEFAULT_RETRIES = 3
 READY, ACTIVE, INACTIVE = "ready", "active", "inactive"
@@ -39,7 +39,7 @@ def _decode(row: Row | None) -> Row | None:
     return out
 
 
-def create(conn: Connection, *, deployment_id: str, manifest: dict[str, Any],
+def create(conn: Connection, *, deployment_id: str, manifest: Mapping[str, object],
            artifact_sha256: str, artifact_size: int, workflows: list[str], steps: list[str],
            created_by_key_id: str | None, concurrency: int | None = None,
            step_timeout: float | None = None, default_retries: int = DEFAULT_RETRIES,

@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Any
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
-from workflow_studio.storage.database import Connection, Row
+from workflow_studio.storage.base import Connection, Row
 
 KEY_PREFIX = "wsk_"
 
@@ -123,5 +122,5 @@ def revoke(conn: Connection, key_id: str) -> Row | None:
 
 
 def count(conn: Connection) -> int:
-    row: dict[str, Any] | None = conn.query_one("SELECT COUNT(*) AS n FROM api_keys")
+    row = conn.query_one("SELECT COUNT(*) AS n FROM api_keys")
     return int(row["n"]) if row else 0

@@ -6,10 +6,10 @@ call raises ``DatabaseUnavailable`` so routes answer 503 and background loops ba
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg import sql as pgsql
@@ -20,46 +20,44 @@ from workflow_studio.storage.base import (
     IntegrityError,
     InvalidInput,
     JoinedTransactions,
+    Params,
     Row,
 )
 
 _PLACEHOLDER = re.compile(r"\?")
-_converted: dict[str, str] = {}
-
-
 MAX_PARAMETERS = 65_535  # per statement (the protocol's limit)
-_multi_rows: dict[tuple[str, int], str] = {}
 
 
+@functools.lru_cache(maxsize=1024)
 def _multi_row(sql: str, count: int) -> str:
-    """``INSERT ... VALUES (?, ?)`` for ``count`` rows with ``$n`` placeholders, cached."""
-    out = _multi_rows.get((sql, count))
-    if out is None:
-        head, _, group = sql.partition(" VALUES ")
-        parts = group.split("?")
-        width = len(parts) - 1
-        groups = []
-        for row in range(count):
-            numbered = [parts[0]]
-            for index, part in enumerate(parts[1:]):
-                numbered.append(f"${row * width + index + 1}{part}")
-            groups.append("".join(numbered))
-        out = f"{head} VALUES {', '.join(groups)}"
-        if len(_multi_rows) < 1024:
-            _multi_rows[(sql, count)] = out
-    return out
+    """``INSERT ... VALUES (?, ?)`` for ``count`` rows with ``$n`` placeholders.
+
+    A pure function of its arguments, memoised (bounded) because the engine inserts the
+    same few statements at the same few sizes over and over."""
+    head, _, group = sql.partition(" VALUES ")
+    parts = group.split("?")
+    width = len(parts) - 1
+    groups = []
+    for row in range(count):
+        numbered = [parts[0]]
+        for index, part in enumerate(parts[1:]):
+            numbered.append(f"${row * width + index + 1}{part}")
+        groups.append("".join(numbered))
+    return f"{head} VALUES {', '.join(groups)}"
 
 
+@functools.lru_cache(maxsize=4096)
 def to_pg(sql: str) -> str:
-    """Portable ``?`` placeholders to psycopg's ``%s`` (literal ``%`` doubled), cached."""
-    out = _converted.get(sql)
-    if out is None:
-        out = _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
-        _converted[sql] = out
-    return out
+    """Portable ``?`` placeholders to psycopg's ``%s`` (literal ``%`` doubled).
+
+    Pure, and memoised (bounded: a statement built with a variable part, such as an
+    ``IN (?, ?, ...)`` list, must not grow the cache for the process's life)."""
+    return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
 class PostgresConnection(JoinedTransactions):
+    """psycopg in autocommit mode, rows as dicts; ``transaction()`` is psycopg's."""
+
     dialect = "postgres"
 
     def __init__(self, url: str, schema: str, connect_timeout: int = 5) -> None:
@@ -73,7 +71,6 @@ class PostgresConnection(JoinedTransactions):
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         self._depth = 0
-        self._tx: Any = None
 
     @property
     def broken(self) -> bool:
@@ -105,18 +102,18 @@ class PostgresConnection(JoinedTransactions):
                 raise
             raise mapped from exc
 
-    def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
+    def _cursor(self, sql: str, params: Params) -> psycopg.Cursor[Row]:
         with self._translated():
             return self._conn.execute(to_pg(sql), tuple(params))
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def execute(self, sql: str, params: Params = ()) -> int:
         return self._cursor(sql, params).rowcount
 
-    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def executemany(self, sql: str, rows: Sequence[Params]) -> None:
         with self._translated(), self._conn.cursor() as cur:
             cur.executemany(to_pg(sql), [tuple(r) for r in rows])
 
-    def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def insert_many(self, sql: str, rows: Sequence[Params]) -> None:
         """One multi-row statement with PostgreSQL's own ``$n`` placeholders, sent by a
         ``RawCursor``: psycopg does not parse it (a long ``%s`` statement is re-parsed on
         every call) and it is one round trip (``executemany`` pipelines, but its send and
@@ -131,10 +128,10 @@ class PostgresConnection(JoinedTransactions):
             with self._translated(), psycopg.RawCursor(self._conn) as cursor:
                 cursor.execute(statement, [value for row in chunk for value in row])
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    def query(self, sql: str, params: Params = ()) -> list[Row]:
         return list(self._cursor(sql, params).fetchall())
 
-    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+    def query_one(self, sql: str, params: Params = ()) -> Row | None:
         return self._cursor(sql, params).fetchone()
 
     @contextmanager

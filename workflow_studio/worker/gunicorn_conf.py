@@ -74,9 +74,7 @@ def post_worker_init(worker):
     from workflow_studio.storage import DatabaseUnavailable
 
     db = worker.wsgi.extensions["workflow_studio"].db
-    if db.dialect == "sqlite":  # WAL checkpoints off the commit path (storage/sqlite.py)
-        from workflow_studio.storage.sqlite import start_background_checkpoints
-        start_background_checkpoints(db.target)
+    db.start_background_checkpoints()  # SQLite: WAL checkpoints off the commit path
     try:
         db.connection()
     except DatabaseUnavailable as exc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import time
 from importlib import resources
-from typing import Any
+
+from workflow_studio.storage.base import Connection
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -31,13 +32,12 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def apply(conn: Any) -> list[str]:
+def apply(conn: Connection) -> list[str]:
     """Apply every pending migration; return the names applied by this call."""
     applied: list[str] = []
     with conn.transaction():
         conn.lock("migrations")
-        if conn.dialect == "postgres":
-            conn.create_schema()
+        conn.create_schema()
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"

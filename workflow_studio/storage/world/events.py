@@ -7,14 +7,15 @@ replayed or duplicated creation is refused with ``WorldConflict`` instead of for
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Sequence
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
-from workflow_studio.storage.base import Connection, IntegrityError, Row
+from workflow_studio.storage.base import Connection, IntegrityError, Params, Row
 from workflow_studio.storage.world import WorldConflict
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # made once, not per event
+EventRow = tuple[str, str, str | None, object, int]  # run_id, type, correlation id, payload, at
 
 
 class RawJSON(str):
@@ -22,14 +23,14 @@ class RawJSON(str):
     have fixed shapes, so it formats them instead of encoding a dict per event."""
 
 
-def _payload_json(payload: Any) -> str | None:
+def _payload_json(payload: object) -> str | None:
     if payload is None:
         return None
     return payload if isinstance(payload, RawJSON) else _encode(payload)
 
 
 def append(conn: Connection, run_id: str, event_type: str, correlation_id: str | None = None,
-           payload: Any = None, at: int | None = None) -> str:
+           payload: object = None, at: int | None = None) -> str:
     """Append one event; returns its id. Call inside the entity's transaction."""
     event_id = new_id("evnt")
     try:
@@ -44,12 +45,12 @@ def append(conn: Connection, run_id: str, event_type: str, correlation_id: str |
     return event_id
 
 
-def prepare_many(rows: list[tuple[str, str, str | None, Any, int]]
-                 ) -> tuple[str, list[Any]]:
+def prepare_many(rows: Sequence[EventRow]) -> tuple[str, list[Params]]:
     """The statement ``append_many`` runs, built without a connection (so a caller can
     build it before taking the write lock)."""
-    values = [(new_id("evnt"), run_id, event_type, correlation_id, _payload_json(payload), at)
-              for run_id, event_type, correlation_id, payload, at in rows]
+    values: list[Params] = [
+        (new_id("evnt"), run_id, event_type, correlation_id, _payload_json(payload), at)
+        for run_id, event_type, correlation_id, payload, at in rows]
     return (_INSERT, values)
 
 
@@ -57,14 +58,14 @@ _INSERT = ("INSERT INTO workflow_events (id, run_id, event_type, correlation_id,
            " created_at) VALUES (?, ?, ?, ?, ?, ?)")
 
 
-def execute_prepared(conn: Connection, statement: tuple[str, list[Any]]) -> None:
+def execute_prepared(conn: Connection, statement: tuple[str, Sequence[Params]]) -> None:
     try:
         conn.insert_many(*statement)
     except IntegrityError as exc:
         raise WorldConflict(f"creation event already recorded: {exc}") from exc
 
 
-def append_many(conn: Connection, rows: list[tuple[str, str, str | None, Any, int]]) -> None:
+def append_many(conn: Connection, rows: Sequence[EventRow]) -> None:
     """Append several (run_id, event_type, correlation_id, payload, at) events at once."""
     execute_prepared(conn, prepare_many(rows))
 

@@ -8,7 +8,6 @@ disposed); hooks are disposed when their run ends.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
@@ -31,7 +30,7 @@ def get_live_by_token(conn: Connection, token: str) -> Row | None:
 
 
 def create(conn: Connection, run_id: str, seq: int, token: str,
-           metadata: Any = None) -> Row:
+           metadata: object = None) -> Row:
     """A pending hook; if the token is live elsewhere, a ``conflict`` hook is recorded."""
     hook_id, at = new_id("hook"), now_ms()
     metadata_json = None if metadata is None else json.dumps(metadata)

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
 from workflow_studio.storage.base import Connection, Row
+
+if TYPE_CHECKING:
+    from workflow_studio.storage.database import Database
 
 _CANDIDATES = 16
 
@@ -90,9 +93,9 @@ def _notify(conn: Connection) -> None:
         conn.execute("SELECT pg_notify(?, '')", (notify_channel(conn),))
 
 
-def notify_channel(conn: Any) -> str:
+def notify_channel(conn: Connection | Database) -> str:
     """The NOTIFY channel of this schema (several environments may share one database);
-    ``conn`` is a connection or a ``Database``."""
+    ``conn`` is a connection or a ``Database`` (a SQLite connection has no schema)."""
     return f"ws_wake_{getattr(conn, 'schema', 'workflow_studio')}"[:63]
 
 

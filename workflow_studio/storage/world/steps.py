@@ -8,11 +8,11 @@ replay returns, so it is written exactly once.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Mapping
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
-from workflow_studio.storage.base import Connection, Row
+from workflow_studio.storage.base import Connection, Params, Row
 from workflow_studio.storage.world import WorldConflict, events
 
 FINAL = ("completed", "failed")
@@ -62,7 +62,8 @@ class PreparedSteps:
 
     __slots__ = ("ids", "statements")
 
-    def __init__(self, ids: list[str], statements: list[tuple[str, list[Any], bool]]) -> None:
+    def __init__(self, ids: list[str], statements: list[tuple[str, list[Params], bool]]
+                 ) -> None:
         self.ids, self.statements = ids, statements
 
 
@@ -73,8 +74,8 @@ def prepare_completed(records: list[tuple[str, int, str, str | None, str, int, i
     prepared = PreparedSteps([], [])
     for start in range(0, len(records), 50):
         chunk = records[start:start + 50]
-        rows: list[Any] = []
-        event_rows: list[tuple[str, str, str | None, Any, int]] = []
+        rows: list[Params] = []
+        event_rows: list[events.EventRow] = []
         for run_id, seq, name, input_json, output_json, started_at, at in chunk:
             step_id = new_id("step")
             prepared.ids.append(step_id)
@@ -129,7 +130,7 @@ def complete(conn: Connection, step: Row, output_json: str) -> None:
     step.update(status="completed", output_json=output_json)
 
 
-def fail(conn: Connection, step: Row, error: dict[str, Any]) -> None:
+def fail(conn: Connection, step: Row, error: Mapping[str, object]) -> None:
     _check_open(step)
     at, error_json = now_ms(), json.dumps(error)
     conn.execute("UPDATE workflow_steps SET status = 'failed', error_json = ?,"
@@ -139,7 +140,7 @@ def fail(conn: Connection, step: Row, error: dict[str, Any]) -> None:
     step.update(status="failed", error_json=error_json)
 
 
-def retry(conn: Connection, step: Row, error: dict[str, Any], retry_at: int) -> None:
+def retry(conn: Connection, step: Row, error: Mapping[str, object], retry_at: int) -> None:
     _check_open(step)
     at, error_json = now_ms(), json.dumps(error)
     conn.execute("UPDATE workflow_steps SET status = 'retrying', error_json = ?, retry_at = ?,"
