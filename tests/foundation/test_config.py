@@ -113,7 +113,7 @@ def test_missing_explicit_file_and_missing_declaration(tmp_path):
 
 
 def test_unknown_option_is_named():
-    with pytest.raises(ConfigError, match="sqlite_pth: unknown option"):
+    with pytest.raises(ConfigError, match=r"^options: sqlite_pth: unknown option"):
         load_settings(options={"sqlite_pth": "x"}, environ={})
 
 
@@ -125,7 +125,7 @@ def test_syntax_error_in_the_config_file_gives_its_line(tmp_path):
 
 def test_log_level_is_case_insensitive_and_checked():
     assert load_settings(environ={"WORKFLOW_LOG_LEVEL": "debug"}).log_level == "DEBUG"
-    with pytest.raises(ConfigError, match=r"WORKFLOW_LOG_LEVEL\): expected one of DEBUG"):
+    with pytest.raises(ConfigError, match=r"^WORKFLOW_LOG_LEVEL: expected one of DEBUG"):
         load_settings(environ={"WORKFLOW_LOG_LEVEL": "verbose"})
 
 
