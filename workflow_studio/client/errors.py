@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
-from workflow_studio.compute.errors import runbook_action
+from workflow_studio.compute.errors import ErrorCode, runbook_action
 
 
 class ComputeClientError(Exception):
@@ -56,27 +57,28 @@ class TooEarlyComputeClientError(ComputeClientError):
         return float(value) if value is not None else None
 
 
-_BY_CODE: dict[str, type[ComputeClientError]] = {
-    "unauthorized": UnauthorizedComputeClientError,
-    "missing_scope": MissingScopeComputeClientError,
-    "rate_limited": RateLimitedComputeClientError,
-    "https_required": HttpsRequiredComputeClientError,
-    "idempotency_required": IdempotencyComputeClientError,
-    "idempotency_conflict": IdempotencyComputeClientError,
-    "no_active_deployment": NoActiveDeploymentComputeClientError,
-    "not_found": NotFoundComputeClientError,
-    "invalid_deployment_id": InvalidRequestComputeClientError,
-    "invalid_manifest": InvalidManifestComputeClientError,
-    "invalid_artifact": InvalidManifestComputeClientError,
-    "invalid_request": InvalidRequestComputeClientError,
-    "invalid_json": InvalidRequestComputeClientError,
-    "invalid_run_id": InvalidRequestComputeClientError,
-    "unknown_workflow": InvalidRequestComputeClientError,
-    "invalid_signature": InvalidSignatureComputeClientError,
-    "too_early": TooEarlyComputeClientError,
-    "conflict": ConflictComputeClientError,
-    "run_terminal": ConflictComputeClientError,
-}
+# The class for each worker code; codes not listed fall back by status (see below).
+_BY_CODE: MappingProxyType[str, type[ComputeClientError]] = MappingProxyType({
+    ErrorCode.UNAUTHORIZED: UnauthorizedComputeClientError,
+    ErrorCode.MISSING_SCOPE: MissingScopeComputeClientError,
+    ErrorCode.RATE_LIMITED: RateLimitedComputeClientError,
+    ErrorCode.HTTPS_REQUIRED: HttpsRequiredComputeClientError,
+    ErrorCode.IDEMPOTENCY_REQUIRED: IdempotencyComputeClientError,
+    ErrorCode.IDEMPOTENCY_CONFLICT: IdempotencyComputeClientError,
+    ErrorCode.NO_ACTIVE_DEPLOYMENT: NoActiveDeploymentComputeClientError,
+    ErrorCode.NOT_FOUND: NotFoundComputeClientError,
+    ErrorCode.INVALID_DEPLOYMENT_ID: InvalidRequestComputeClientError,
+    ErrorCode.INVALID_MANIFEST: InvalidManifestComputeClientError,
+    ErrorCode.INVALID_ARTIFACT: InvalidManifestComputeClientError,
+    ErrorCode.INVALID_REQUEST: InvalidRequestComputeClientError,
+    ErrorCode.INVALID_JSON: InvalidRequestComputeClientError,
+    ErrorCode.INVALID_RUN_ID: InvalidRequestComputeClientError,
+    ErrorCode.UNKNOWN_WORKFLOW: InvalidRequestComputeClientError,
+    ErrorCode.INVALID_SIGNATURE: InvalidSignatureComputeClientError,
+    ErrorCode.TOO_EARLY: TooEarlyComputeClientError,
+    ErrorCode.CONFLICT: ConflictComputeClientError,
+    ErrorCode.RUN_TERMINAL: ConflictComputeClientError,
+})
 
 
 def error_from_response(status: int, body: Any, correlation_id: str | None) -> ComputeClientError:

@@ -23,15 +23,15 @@ def parsed_json() -> Any:
 def json_body(schema: Schema) -> Any:
     """The request's JSON body loaded through ``schema``; 400 with the fields otherwise."""
     if request.content_length and not request.is_json:
-        raise ApiError(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        raise ApiError(ErrorCode.UNSUPPORTED_MEDIA_TYPE,
                        "Send the body as JSON with Content-Type: application/json.")
     data = parsed_json() if request.content_length else {}
     if data is None:
-        raise ApiError(400, ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
+        raise ApiError(ErrorCode.INVALID_JSON, "The request body is not valid JSON.")
     try:
         return schema.load(data)
     except ValidationError as exc:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "The request body is invalid.",
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The request body is invalid.",
                        fields=exc.messages) from None
 
 
@@ -40,5 +40,5 @@ def query_args(schema: Schema) -> Any:
     try:
         return schema.load(request.args.to_dict())
     except ValidationError as exc:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "The query parameters are invalid.",
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The query parameters are invalid.",
                        fields=exc.messages) from None

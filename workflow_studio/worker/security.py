@@ -99,7 +99,7 @@ def _check_https() -> None:
         return
     client, proto = _client_and_proto()
     if proto != "https" and not _is_loopback(client):
-        raise ApiError(403, ErrorCode.HTTPS_REQUIRED,
+        raise ApiError(ErrorCode.HTTPS_REQUIRED,
                        "This worker accepts only HTTPS requests from non-local clients.")
 
 
@@ -108,13 +108,13 @@ def _authenticate(view: Any) -> None:
     scheme, _, token = header.partition(" ")
     g.auth_failed = True
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, ErrorCode.UNAUTHORIZED,
+        raise ApiError(ErrorCode.UNAUTHORIZED,
                        "Missing API key: send Authorization: Bearer <key>.",
                        {"WWW-Authenticate": 'Bearer realm="workflow-studio"'})
     key = keys_repo.authenticate(conn(), token.strip())
     if key is None:
         challenge = 'Bearer realm="workflow-studio", error="invalid_token"'
-        raise ApiError(401, ErrorCode.UNAUTHORIZED, "Invalid or revoked API key.",
+        raise ApiError(ErrorCode.UNAUTHORIZED, "Invalid or revoked API key.",
                        {"WWW-Authenticate": challenge})
     g.key = key
     g.key_id = key["id"]
@@ -122,7 +122,7 @@ def _authenticate(view: Any) -> None:
     g.scopes = scopes
     needed = getattr(view, "required_scope", Scope.ADMIN.value)
     if needed is not None and not has_scope(scopes, needed):
-        raise ApiError(403, ErrorCode.MISSING_SCOPE,
+        raise ApiError(ErrorCode.MISSING_SCOPE,
                        f"This API key lacks the scope {needed!r}.", scope=needed)
     g.auth_failed = False
     now = int(time.time() * 1000)
@@ -146,7 +146,7 @@ def _rate_limit() -> None:
         "RateLimit": f'"per-key";r={max(0, limit - used)};t={reset}',
     }
     if used > limit:
-        raise ApiError(429, ErrorCode.RATE_LIMITED,
+        raise ApiError(ErrorCode.RATE_LIMITED,
                        f"Rate limit of {limit} requests per minute exceeded for this key.",
                        {"Retry-After": str(reset), **g.rate_limit_headers},
                        retryAfter=reset)

@@ -40,9 +40,9 @@ _PLAIN_FILE_TYPES = (tarfile.REGTYPE, tarfile.AREGTYPE)
 
 
 class ArtifactRejected(Exception):
-    """The upload failed verification; ``code`` is the envelope code (HTTP 400)."""
+    """The upload failed verification; ``code`` is the envelope code (both are HTTP 400)."""
 
-    def __init__(self, message: str, code: str = ErrorCode.INVALID_ARTIFACT.value) -> None:
+    def __init__(self, message: str, code: ErrorCode = ErrorCode.INVALID_ARTIFACT) -> None:
         super().__init__(message)
         self.code, self.message = code, message
 
@@ -79,7 +79,7 @@ class _MeteredReader:
 
 
 def _mismatch(message: str) -> ArtifactRejected:
-    return ArtifactRejected(message, ErrorCode.INVALID_MANIFEST.value)
+    return ArtifactRejected(message, ErrorCode.INVALID_MANIFEST)
 
 
 def _digest(stream: IO[bytes]) -> tuple[str, int]:
@@ -196,7 +196,7 @@ def read_manifest(raw: bytes) -> Manifest:
     try:
         return parse_manifest(raw)
     except ManifestError as exc:
-        raise ArtifactRejected(exc.message, exc.code) from None
+        raise ArtifactRejected(exc.message, ErrorCode(exc.code)) from None
 
 
 def verify_and_unpack(manifest_raw: bytes, artifact: IO[bytes], artifact_dir: str | Path,

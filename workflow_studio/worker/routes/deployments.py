@@ -77,7 +77,7 @@ def _active_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def _deployment_id(value: str) -> str:
     if parse_id(value, "dpl") is None:
-        raise ApiError(400, ErrorCode.INVALID_DEPLOYMENT_ID,
+        raise ApiError(ErrorCode.INVALID_DEPLOYMENT_ID,
                        f"{value!r} is not a deployment id (expected dpl_ followed by a ULID).")
     return value
 
@@ -85,13 +85,13 @@ def _deployment_id(value: str) -> str:
 def _existing(deployment_id: str) -> dict[str, Any]:
     row = repo.get(conn(), _deployment_id(deployment_id))
     if row is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"No deployment with id {deployment_id!r}.")
+        raise ApiError(ErrorCode.NOT_FOUND, f"No deployment with id {deployment_id!r}.")
     return row
 
 
 def _parse_upload(base: Path) -> tuple[MultiDict[str, str], MultiDict[str, FileStorage]]:
     if request.mimetype != "multipart/form-data":
-        raise ApiError(400, ErrorCode.INVALID_ARTIFACT,
+        raise ApiError(ErrorCode.INVALID_ARTIFACT,
                        "Send the upload as multipart/form-data with the parts 'manifest' and "
                        f"'artifact' (got {request.mimetype or 'no content type'}).")
     limit = state().settings.max_artifact_bytes + MAX_MANIFEST_BYTES + 64 * 1024
@@ -105,10 +105,10 @@ def _parse_upload(base: Path) -> tuple[MultiDict[str, str], MultiDict[str, FileS
                                          max_form_memory_size=MAX_MANIFEST_BYTES + 1,
                                          max_form_parts=20)
     except RequestEntityTooLarge:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE,
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                        f"The upload is larger than this worker accepts ({limit} bytes).") from None
     except ValueError as exc:
-        raise ApiError(400, ErrorCode.INVALID_ARTIFACT,
+        raise ApiError(ErrorCode.INVALID_ARTIFACT,
                        f"The multipart body cannot be parsed: {exc}") from None
     return form, files
 
@@ -119,10 +119,10 @@ def _manifest_bytes(form: MultiDict[str, str], files: MultiDict[str, FileStorage
     elif "manifest" in form:
         raw = form["manifest"].encode("utf-8")
     else:
-        raise ApiError(400, ErrorCode.INVALID_MANIFEST,
+        raise ApiError(ErrorCode.INVALID_MANIFEST,
                        "The upload has no 'manifest' part (send manifest.json as 'manifest').")
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ApiError(400, ErrorCode.INVALID_MANIFEST,
+        raise ApiError(ErrorCode.INVALID_MANIFEST,
                        f"The manifest is larger than {MAX_MANIFEST_BYTES} bytes.")
     return raw
 
@@ -132,7 +132,7 @@ def _upload_settings(form: MultiDict[str, str]) -> dict[str, Any]:
     try:
         return _settings_schema.load(given)
     except ValidationError as exc:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "The deployment settings are invalid.",
+        raise ApiError(ErrorCode.INVALID_REQUEST, "The deployment settings are invalid.",
                        fields=exc.messages) from None
 
 
@@ -146,7 +146,7 @@ def upload_deployment() -> Any:
     try:
         manifest_raw = _manifest_bytes(form, files)
         if "artifact" not in files:
-            raise ApiError(400, ErrorCode.INVALID_ARTIFACT,
+            raise ApiError(ErrorCode.INVALID_ARTIFACT,
                            "The upload has no 'artifact' file part (send the .tar.gz as "
                            "'artifact').")
         values = _upload_settings(form)
@@ -157,7 +157,7 @@ def upload_deployment() -> Any:
             verified = verify_and_unpack(manifest_raw, files["artifact"].stream, base,
                                          deployment_id, limits)
         except ArtifactRejected as exc:
-            raise ApiError(400, exc.code, exc.message) from None
+            raise ApiError(exc.code, exc.message) from None
         manifest = verified.manifest
         stored = None
         if state().db.dialect == "postgres":  # other nodes fetch it from the database
@@ -192,7 +192,7 @@ def activate_deployment(deployment_id: str) -> Any:
         manifest = read_unpacked_manifest(root)
         prove_importable(root / "src", manifest, settings.activation_timeout)
     except (DeploymentLoadError, ActivationError) as exc:
-        raise ApiError(400, ErrorCode.ACTIVATION_FAILED,
+        raise ApiError(ErrorCode.ACTIVATION_FAILED,
                        f"Deployment {row['id']} (version {row['version']}) cannot be "
                        f"activated; the active pointer did not move: {exc}",
                        deploymentId=row["id"]) from None
@@ -204,7 +204,7 @@ def activate_deployment(deployment_id: str) -> Any:
 def active_deployment() -> Any:
     row = repo.get_active(conn())
     if row is None:
-        raise ApiError(409, ErrorCode.NO_ACTIVE_DEPLOYMENT,
+        raise ApiError(ErrorCode.NO_ACTIVE_DEPLOYMENT,
                        "No deployment is active on this worker.")
     return _active_json(row)
 

@@ -54,7 +54,7 @@ def list_keys() -> Any:
 def current_key() -> Any:
     record = keys_repo.get(conn(), g.key_id)
     if record is None:  # revoked and deleted between authentication and here
-        raise ApiError(404, ErrorCode.NOT_FOUND, "This API key no longer exists.")
+        raise ApiError(ErrorCode.NOT_FOUND, "This API key no longer exists.")
     return key_json(record)
 
 
@@ -63,5 +63,5 @@ def current_key() -> Any:
 def revoke_key(key_id: str) -> Any:
     record = keys_repo.revoke(conn(), key_id)
     if record is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"No API key with id {key_id!r}.")
+        raise ApiError(ErrorCode.NOT_FOUND, f"No API key with id {key_id!r}.")
     return key_json(record)
