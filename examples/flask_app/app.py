@@ -32,7 +32,8 @@ def create_app() -> Flask:
         order_id, items = data.get("orderId"), data.get("items")
         if not isinstance(order_id, str) or not isinstance(items, list) or not items:
             return jsonify(error="send {\"orderId\": \"...\", \"items\": [...]}"), 400
-        run = ws.start(place_order, order_id, items, idempotency_key=f"order-{order_id}")
+        starter = ws.start_with(idempotency_key=f"order-{order_id}")  # same order, same run
+        run = starter.start(place_order, order_id, items)
         return jsonify(runId=run.id, status=run.status()), 202
 
     @app.get("/orders/<run_id>")

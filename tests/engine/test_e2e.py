@@ -207,8 +207,9 @@ def test_cli_and_the_remote_world(tmp_path: Path, worker: Any, remote: ComputeCl
 
     previous = sdk.set_world(RemoteWorld(remote))
     try:
-        handle = sdk.start("waiter", "remote-tok", idempotency_key="remote-1")
-        assert sdk.start("waiter", "remote-tok", idempotency_key="remote-1").id == handle.id
+        handle = sdk.start_with(idempotency_key="remote-1").start("waiter", "remote-tok")
+        again = sdk.start_with(idempotency_key="remote-1").start("waiter", "remote-tok")
+        assert again.id == handle.id
         wait_for(lambda: parked_on(remote, handle.id, "hook"))
         resumed = subprocess.run([*base, "runs", "resume", "remote-tok", "--payload", '{"x": 1}',
                                   *target], capture_output=True, text=True, timeout=60)

@@ -1,17 +1,22 @@
 """``@workflow`` and ``@step``: usable bare or with arguments; they register by name.
 
-Registration is all the build and the deployment loader need. A decorated step becomes a
-``StepFunction``: called inside a running workflow it is checkpointed by the engine (through
-the thread-local runtime of ``authoring.context``); called inside another step it runs
-plainly; called anywhere else it raises ``NotInWorkflowError``. ``StepDef.fn`` stays the
-undecorated function, which is what the engine executes.
+Registration is all the build and the deployment loader need. A decorated workflow stays the
+function itself (with a ``__workflow__`` attribute holding its ``WorkflowDef``); type checkers
+see it as a ``Workflow[P, R]`` with the function's own signature, which is what lets
+``start(wf, ...)`` check the arguments and type the run's result.
+
+A decorated step becomes a ``StepFunction[P, R]``: called inside a running workflow it is
+checkpointed by the engine (through the thread-local runtime of ``authoring.context``);
+called inside another step it runs plainly; called anywhere else it raises
+``NotInWorkflowError``. ``StepDef.fn`` stays the undecorated function, which is what the
+engine executes.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, overload
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from workflow_studio.authoring.api import StepCall
 from workflow_studio.authoring.context import step_runtime, workflow_runtime
@@ -23,54 +28,93 @@ from workflow_studio.authoring.registry import (
     current,
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Workflow(Protocol[P, R_co]):
+    """What ``@workflow`` returns: the function, with its signature, plus its definition.
+
+    Pass it to ``start(workflow, *args, **kwargs)``; the arguments are checked against the
+    function's parameters and the run is a ``Run[R]``.
+    """
+
+    __name__: str
+    __qualname__: str
+    __module__: str
+
+    @property
+    def __workflow__(self) -> WorkflowDef: ...
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
+
+
+class _WorkflowDecorator(Protocol):
+    def __call__(self, fn: Callable[P, R], /) -> Workflow[P, R]: ...
+
+
+class _StepDecorator(Protocol):
+    def __call__(self, fn: Callable[P, R], /) -> StepFunction[P, R]: ...
 
 
 @overload
-def workflow(fn: F) -> F: ...
+def workflow(fn: Callable[P, R], /) -> Workflow[P, R]: ...
 @overload
-def workflow(*, name: str | None = None) -> Callable[[F], F]: ...
+def workflow(*, name: str | None = None) -> _WorkflowDecorator: ...
 
 
-def workflow(fn: Any = None, *, name: str | None = None) -> Any:
+def workflow(fn: Callable[..., Any] | None = None, *,
+             name: str | None = None) -> Workflow[..., Any] | _WorkflowDecorator:
     """Register a workflow function (``name`` defaults to the function's name)."""
-    def register(func: F) -> F:
+    def register(func: Callable[P, R]) -> Workflow[P, R]:
         definition = WorkflowDef(name=name or func.__name__, fn=func, module=func.__module__)
         current().add_workflow(definition)
         func.__workflow__ = definition  # type: ignore[attr-defined]
-        return func
+        return cast("Workflow[P, R]", func)
     return register(fn) if fn is not None else register
 
 
 @overload
-def step(fn: F) -> F: ...
+def step(fn: Callable[P, R], /) -> StepFunction[P, R]: ...
 @overload
 def step(*, name: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
          retry_delay: float = 1.0, backoff: float = 2.0,
-         timeout: float | None = None) -> Callable[[F], F]: ...
+         timeout: float | None = None) -> _StepDecorator: ...
 
 
-def step(fn: Any = None, *, name: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
-         retry_delay: float = 1.0, backoff: float = 2.0, timeout: float | None = None) -> Any:
+def step(fn: Callable[..., Any] | None = None, *, name: str | None = None,
+         max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: float = 1.0,
+         backoff: float = 2.0, timeout: float | None = None
+         ) -> StepFunction[..., Any] | _StepDecorator:
     """Register a step function with its retry policy."""
-    def register(func: F) -> F:
+    def register(func: Callable[P, R]) -> StepFunction[P, R]:
         definition = StepDef(name=name or func.__name__, fn=func, module=func.__module__,
                              max_retries=max_retries, retry_delay=retry_delay,
                              backoff=backoff, timeout=timeout)
         current().add_step(definition)
-        return StepFunction(definition)  # type: ignore[return-value]
+        return StepFunction(definition)
     return register(fn) if fn is not None else register
 
 
-class StepFunction:
-    """What ``@step`` returns: call it in a workflow; ``.defer``/``.map`` for fan-out."""
+class StepFunction(Generic[P, R]):
+    """What ``@step`` returns: call it in a workflow; ``.defer``/``.map`` for fan-out.
+
+    ``.fn`` is the plain function (call it to run the step's code without the engine).
+    """
+
+    __step__: StepDef
+    fn: Callable[P, R]
+    __name__: str  # these three come from the function (functools.update_wrapper)
+    __qualname__: str
+    __wrapped__: Callable[P, R]
 
     def __init__(self, definition: StepDef) -> None:
         self.__step__ = definition
         self.fn = definition.fn
         functools.update_wrapper(self, definition.fn)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         if step_runtime() is not None:
             return self.fn(*args, **kwargs)  # a step calling a step: plain call
         runtime = workflow_runtime()
@@ -80,16 +124,16 @@ class StepFunction:
                 f"step {name!r} was called outside a workflow: call it from a @workflow "
                 f"function started with workflow_studio.start(...), or call {name}.fn(...) "
                 "to run the plain function")
-        return runtime.call_step(self.__step__, args, kwargs)
+        return cast(R, runtime.call_step(self.__step__, args, kwargs))
 
-    def defer(self, *args: Any, **kwargs: Any) -> StepCall:
+    def defer(self, *args: P.args, **kwargs: P.kwargs) -> StepCall:
         """This call, for ``parallel(...)``."""
         return StepCall(self.__step__, args, kwargs)
 
-    def map(self, items: Iterable[Any]) -> list[Any]:
+    def map(self, items: Iterable[Any]) -> list[R]:
         """Call the step once per item, all at once on other slots; results in order."""
         from workflow_studio.authoring.api import parallel
-        return parallel(*[self.defer(item) for item in items])
+        return parallel(*[StepCall(self.__step__, (item,), {}) for item in items])
 
     def __repr__(self) -> str:
         return f"<step {self.__step__.name}>"

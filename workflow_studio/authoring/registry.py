@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 DEFAULT_MAX_RETRIES = 3
 
@@ -38,6 +38,9 @@ class StepDef:
     timeout: float | None = None
 
 
+_Definition = TypeVar("_Definition", WorkflowDef, StepDef)
+
+
 @dataclasses.dataclass
 class Registry:
     workflows: dict[str, WorkflowDef] = dataclasses.field(default_factory=dict)
@@ -54,7 +57,7 @@ class Registry:
             _seen.steps[definition.name] = definition
 
     @staticmethod
-    def _add(table: dict[str, Any], kind: str, definition: Any) -> None:
+    def _add(table: dict[str, _Definition], kind: str, definition: _Definition) -> None:
         existing = table.get(definition.name)
         if existing is not None and existing.fn is not definition.fn and (
             existing.module, existing.fn.__qualname__

@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, cast
 from urllib.parse import quote
 
 import requests
@@ -20,6 +20,9 @@ from workflow_studio.client.retry import NO_RETRY, RetryPolicy
 from workflow_studio.client.upload import MultipartUpload
 
 CORRELATION_HEADER = "x-workflow-correlation-id"
+
+JSONObject: TypeAlias = dict[str, Any]
+"""A decoded JSON object, as every route below answers (runs, pages, deployments, ...)."""
 
 
 def _seg(value: str) -> str:
@@ -97,36 +100,40 @@ class ComputeClient:
                 continue
             raise error
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> JSONObject:
+        """``request`` for a route whose answer is a JSON object (typing only)."""
+        return cast(JSONObject, self.request(method, path, **kwargs))
+
     # Control plane -------------------------------------------------------------------
-    def health(self) -> Any:
-        return self.request("GET", "/v1/health")
+    def health(self) -> JSONObject:
+        return self._object("GET", "/v1/health")
 
     def create_key(self, name: str, scopes: list[str],
-                   rate_limit_per_minute: int | None = None) -> Any:
-        return self.request("POST", "/v1/keys", json={
+                   rate_limit_per_minute: int | None = None) -> JSONObject:
+        return self._object("POST", "/v1/keys", json={
             "name": name, "scopes": scopes, "rateLimitPerMinute": rate_limit_per_minute})
 
-    def list_keys(self) -> Any:
-        return self.request("GET", "/v1/keys")
+    def list_keys(self) -> JSONObject:
+        return self._object("GET", "/v1/keys")
 
-    def revoke_key(self, key_id: str) -> Any:
-        return self.request("DELETE", f"/v1/keys/{_seg(key_id)}")
+    def revoke_key(self, key_id: str) -> JSONObject:
+        return self._object("DELETE", f"/v1/keys/{_seg(key_id)}")
 
     def list_audit(self, correlation_id: str | None = None, cursor: str | None = None,
-                   limit: int = 100) -> Any:
+                   limit: int = 100) -> JSONObject:
         params: dict[str, Any] = {"limit": limit}
         if correlation_id:
             params["correlation_id"] = correlation_id
         if cursor:
             params["cursor"] = cursor
-        return self.request("GET", "/v1/audit", params=params)
+        return self._object("GET", "/v1/audit", params=params)
 
     # Deployments ---------------------------------------------------------------------
     def create_deployment(self, manifest: bytes | str | Path, artifact: bytes | str | Path, *,
                           concurrency: int | None = None, step_timeout: float | None = None,
                           default_retries: int | None = None,
                           progress: Callable[[int, int], None] | None = None,
-                          timeout: float | None = None) -> Any:
+                          timeout: float | None = None) -> JSONObject:
         """Upload an artifact and its manifest (paths or bytes); returns the deployment.
 
         The body is streamed with a known length; ``progress(sent, total)`` is called as it
@@ -141,32 +148,32 @@ class ComputeClient:
         upload.add_file("manifest", "manifest.json", "application/json", manifest)
         upload.add_file("artifact", "artifact.tar.gz", "application/gzip", artifact)
         with upload:
-            return self.request("POST", "/v1/deployments", data=upload,
+            return self._object("POST", "/v1/deployments", data=upload,
                                 headers={"Content-Type": upload.content_type,
                                          "Content-Length": str(len(upload))},
                                 timeout=timeout or max(self.timeout, 300.0))
 
-    def activate_deployment(self, deployment_id: str, timeout: float | None = None) -> Any:
+    def activate_deployment(self, deployment_id: str, timeout: float | None = None) -> JSONObject:
         # Activation imports the artifact on the worker (up to its activation_timeout).
-        return self.request("POST", f"/v1/deployments/{_seg(deployment_id)}/activate",
+        return self._object("POST", f"/v1/deployments/{_seg(deployment_id)}/activate",
                             timeout=timeout or max(self.timeout, 120.0))
 
-    def get_deployment(self, deployment_id: str) -> Any:
-        return self.request("GET", f"/v1/deployments/{_seg(deployment_id)}")
+    def get_deployment(self, deployment_id: str) -> JSONObject:
+        return self._object("GET", f"/v1/deployments/{_seg(deployment_id)}")
 
-    def get_active_deployment(self) -> Any:
-        return self.request("GET", "/v1/deployments/active")
+    def get_active_deployment(self) -> JSONObject:
+        return self._object("GET", "/v1/deployments/active")
 
-    def list_deployments(self, cursor: str | None = None, limit: int = 100) -> Any:
+    def list_deployments(self, cursor: str | None = None, limit: int = 100) -> JSONObject:
         params: dict[str, Any] = {"limit": limit}
         if cursor:
             params["cursor"] = cursor
-        return self.request("GET", "/v1/deployments", params=params)
+        return self._object("GET", "/v1/deployments", params=params)
 
     # Runs ------------------------------------------------------------------------------
     def trigger_run(self, workflow_name: str, args: list[Any] | tuple[Any, ...] = (),
                     kwargs: dict[str, Any] | None = None, *, deployment_id: str | None = None,
-                    idempotency_key: str | None = None) -> Any:
+                    idempotency_key: str | None = None) -> JSONObject:
         """``POST /v1/runs``; args/kwargs may hold datetimes, bytes, ... (tagged JSON).
         Without ``idempotency_key`` a fresh one is sent (safe to retry with the same)."""
         from workflow_studio.compute import payloads
@@ -176,38 +183,38 @@ class ComputeClient:
         if deployment_id:
             body["deploymentId"] = deployment_id
         key = idempotency_key or str(uuid.uuid4())
-        return self.request("POST", "/v1/runs", json=body, headers={"Idempotency-Key": key})
+        return self._object("POST", "/v1/runs", json=body, headers={"Idempotency-Key": key})
 
-    def get_run(self, run_id: str, wait: float | None = None) -> Any:
+    def get_run(self, run_id: str, wait: float | None = None) -> JSONObject:
         params = {"wait": wait} if wait else None
-        return self.request("GET", f"/v1/runs/{_seg(run_id)}", params=params,
+        return self._object("GET", f"/v1/runs/{_seg(run_id)}", params=params,
                             timeout=max(self.timeout, (wait or 0) + 10))
 
     def list_runs(self, *, status: str | None = None, workflow: str | None = None,
                   trigger_type: str | None = None, created_from: str | None = None,
                   created_to: str | None = None, cursor: str | None = None,
-                  limit: int = 100) -> Any:
+                  limit: int = 100) -> JSONObject:
         params = {k: v for k, v in {"status": status, "workflow": workflow,
                                     "triggerType": trigger_type, "createdFrom": created_from,
                                     "createdTo": created_to, "cursor": cursor,
                                     "limit": limit}.items() if v is not None}
-        return self.request("GET", "/v1/runs", params=params)
+        return self._object("GET", "/v1/runs", params=params)
 
-    def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
-        return self.request("GET", f"/v1/runs/{_seg(run_id)}/events",
+    def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> JSONObject:
+        return self._object("GET", f"/v1/runs/{_seg(run_id)}/events",
                             params={"cursor": cursor, "limit": limit})
 
-    def run_steps(self, run_id: str) -> Any:
-        return self.request("GET", f"/v1/runs/{_seg(run_id)}/steps")
+    def run_steps(self, run_id: str) -> JSONObject:
+        return self._object("GET", f"/v1/runs/{_seg(run_id)}/steps")
 
-    def run_stream(self, run_id: str, name: str = "default", cursor: int = 0) -> Any:
-        return self.request("GET", f"/v1/runs/{_seg(run_id)}/streams/{_seg(name)}",
+    def run_stream(self, run_id: str, name: str = "default", cursor: int = 0) -> JSONObject:
+        return self._object("GET", f"/v1/runs/{_seg(run_id)}/streams/{_seg(name)}",
                             params={"cursor": cursor})
 
-    def cancel_run(self, run_id: str) -> Any:
-        return self.request("POST", f"/v1/runs/{_seg(run_id)}/cancel")
+    def cancel_run(self, run_id: str) -> JSONObject:
+        return self._object("POST", f"/v1/runs/{_seg(run_id)}/cancel")
 
-    def resume_hook(self, token: str, payload: Any = None) -> Any:
+    def resume_hook(self, token: str, payload: Any = None) -> JSONObject:
         from workflow_studio.compute import payloads
-        return self.request("POST", "/v1/runs/resume", json={
+        return self._object("POST", "/v1/runs/resume", json={
             "token": token, "payload": payloads.to_jsonable(payload, "payload")})

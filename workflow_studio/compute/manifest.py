@@ -13,7 +13,7 @@ import dataclasses
 import json
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 FORMAT_VERSION = 1
 MAX_MANIFEST_BYTES = 1024 * 1024
@@ -21,6 +21,7 @@ MAX_PATH_LENGTH = 400
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_T = TypeVar("_T")
 
 
 class ManifestError(Exception):
@@ -99,7 +100,7 @@ def unsafe_path_reason(path: str) -> str | None:
     return None
 
 
-def _require(data: dict[str, Any], name: str, kind: type) -> Any:
+def _require(data: dict[str, Any], name: str, kind: type[_T]) -> _T:
     if name not in data:
         raise ManifestError(f"manifest field {name!r} is missing")
     value = data[name]

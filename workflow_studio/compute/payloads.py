@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -21,7 +22,7 @@ class PayloadError(TypeError):
     """A value cannot be stored as a workflow payload; the message names its type."""
 
 
-def _tag(value: Any, path: str) -> Any:
+def _tag(value: object, path: str) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -35,7 +36,7 @@ def _tag(value: Any, path: str) -> Any:
     if isinstance(value, tuple):
         return {"$tuple": [_tag(v, f"{path}[{i}]") for i, v in enumerate(value)]}
     if isinstance(value, dict):
-        out = {}
+        out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise PayloadError(
@@ -67,7 +68,7 @@ def _tag(value: Any, path: str) -> Any:
                        "datetime, date, time, timedelta, bytes, UUID, Decimal and tuple)")
 
 
-_UNTAG = {
+_UNTAG: dict[str, Callable[[Any], Any]] = {
     "$tuple": lambda v: tuple(_untag(x) for x in v),
     "$dict": lambda v: {k: _untag(x) for k, x in v.items()},
     "$datetime": datetime.fromisoformat,
