@@ -10,18 +10,14 @@ import pytest
 
 from tests.deployments.helpers import value_project
 from workflow_studio.compute.ids import new_id
-from workflow_studio.worker.deployments import loader
-from workflow_studio.worker.deployments.loader import DeploymentLoadError, load_deployment
+from workflow_studio.worker.deployments.loader import (
+    DeploymentLoader,
+    DeploymentLoadError,
+    load_deployment,
+)
 from workflow_studio.worker.deployments.verify import Limits, verify_and_unpack
 
 LIMITS = Limits(10 * 1024 * 1024, 10 * 1024 * 1024, 100)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    loader.forget()
-    yield
-    loader.forget()
 
 
 def _deploy(tmp_path: Path, value: object, name: str) -> str:
@@ -61,12 +57,13 @@ def test_host_module_of_the_same_name_is_restored(tmp_path: Path, monkeypatch) -
 
 def test_loading_is_cached_and_thread_safe(tmp_path: Path) -> None:
     deployment_id = _deploy(tmp_path, 7, "v1")
+    cache = DeploymentLoader(tmp_path / "artifacts")
     results = []
     barrier = threading.Barrier(8)
 
     def load() -> None:
         barrier.wait()
-        results.append(load_deployment(tmp_path / "artifacts", deployment_id))
+        results.append(cache.load(deployment_id))
 
     threads = [threading.Thread(target=load) for _ in range(8)]
     for t in threads:

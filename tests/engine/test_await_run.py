@@ -1,14 +1,15 @@
-"""``service.await_run``: the long-poll behind ``?wait``, woken by ``run_changed``."""
+"""``RunWatchers.await_run``: the long-poll behind ``?wait``, woken by ``changed``."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from workflow_studio.engine import service
+from workflow_studio.engine.runtime import RunWatchers
 
 
 def test_a_change_in_this_process_wakes_the_waiter() -> None:
+    watchers = RunWatchers()
     state = {"status": "running"}
     reads: list[str] = []
     registered = threading.Event()
@@ -20,27 +21,29 @@ def test_a_change_in_this_process_wakes_the_waiter() -> None:
 
     result: list[dict[str, Any]] = []
     waiter = threading.Thread(target=lambda: result.append(
-        service.await_run("wrun_x", read, {"status": "pending"}, 30.0)))
+        watchers.await_run("wrun_x", read, {"status": "pending"}, 30.0)))
     waiter.start()
     assert registered.wait(10)
     state["status"] = "completed"
-    service.run_changed("wrun_x")
+    watchers.changed("wrun_x")
     waiter.join(10)
     assert not waiter.is_alive()
     assert result == [{"status": "completed"}]
-    assert "wrun_x" not in service._watchers  # the watch is removed when the wait ends
+    assert "wrun_x" not in watchers._events  # the watch is removed when the wait ends
 
 
 def test_no_wait_and_finished_runs_return_at_once() -> None:
+    watchers = RunWatchers()
     def read() -> dict[str, Any]:
         raise AssertionError("must not read")
 
-    assert service.await_run("wrun_y", read, {"status": "pending"}, 0)["status"] == "pending"
-    assert service.await_run("wrun_y", read, {"status": "failed"}, 30)["status"] == "failed"
-    service.run_changed("wrun_nobody")  # no watcher: nothing to do
+    assert watchers.await_run("wrun_y", read, {"status": "pending"}, 0)["status"] == "pending"
+    assert watchers.await_run("wrun_y", read, {"status": "failed"}, 30)["status"] == "failed"
+    watchers.changed("wrun_nobody")  # no watcher: nothing to do
 
 
 def test_the_wait_ends_at_its_deadline() -> None:
-    row = service.await_run("wrun_z", lambda: {"status": "running"}, {"status": "pending"},
+    watchers = RunWatchers()
+    row = watchers.await_run("wrun_z", lambda: {"status": "running"}, {"status": "pending"},
                             0.05)
     assert row["status"] == "running"

@@ -175,11 +175,11 @@ def test_step_timeout_frees_the_slot(world):
 
 
 def test_idempotency_key_locally(world):
-    first = ws.start(flows.sum_flow, 4, idempotency_key="k1")
-    again = ws.start(flows.sum_flow, 4, idempotency_key="k1")
+    first = ws.start_with(idempotency_key="k1").start(flows.sum_flow, 4)
+    again = ws.start_with(idempotency_key="k1").start(flows.sum_flow, 4)
     assert first.id == again.id
-    with pytest.raises(ValueError, match="different arguments"):
-        ws.start(flows.sum_flow, 5, idempotency_key="k1")
+    with pytest.raises(ValueError, match="already used for a different start"):
+        ws.start_with(idempotency_key="k1").start(flows.sum_flow, 5)
 
 
 def test_many_runs_concurrently(world):

@@ -25,7 +25,7 @@ def test_units_of_many_threads_commit_and_a_failing_unit_rolls_back_alone(
         make_database: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
     db = make_database()
     _table(db)
-    committer = group_commit.for_database(db)
+    committer = group_commit.GroupCommit(db)
     batches: list[int] = []
     execute = group_commit._execute
 
@@ -90,7 +90,7 @@ def test_a_unit_sees_earlier_units_of_its_commit_and_runs_inside_an_open_transac
         make_database: Callable[..., Any]) -> None:
     db = make_database()
     _table(db)
-    committer = group_commit.for_database(db)
+    committer = group_commit.GroupCommit(db)
     conn = db.connection()
     with conn.transaction():
         conn.execute("INSERT INTO gc_rows (id, v) VALUES (1, 'outer')")
@@ -99,9 +99,3 @@ def test_a_unit_sees_earlier_units_of_its_commit_and_runs_inside_an_open_transac
                              ["v"]) == "outer"
     assert committer.run(lambda c: c.execute("UPDATE gc_rows SET v = 'x' WHERE id = 1")) == 1
     assert db.connection().query_one("SELECT v FROM gc_rows WHERE id = 1")["v"] == "x"
-
-
-def test_one_instance_per_database_and_process(make_database: Callable[..., Any]) -> None:
-    first, second = make_database("a.db"), make_database("b.db")
-    assert group_commit.for_database(first) is group_commit.for_database(first)
-    assert group_commit.for_database(first) is not group_commit.for_database(second)

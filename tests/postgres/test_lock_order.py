@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from workflow_studio.compute.clock import now_ms
+from workflow_studio.engine import runs as starts
 from workflow_studio.engine import service
 from workflow_studio.storage.world import hooks, queue, runs
 
@@ -33,7 +34,8 @@ def test_cancel_racing_a_hook_resume_waits_instead_of_deadlocking(
     db = make_database()
     setup = db.connection()
     with setup.transaction():
-        run = service.trigger(setup, "wf", (), {}, deployment_id="dpl_x", trigger_type="api")
+        run = starts.start_run(setup, starts.StartRequest(
+            "wf", deployment=starts.Target("dpl_x", ("wf",)))).run
         runs.mark_started(setup, run["id"])
         hooks.create(setup, run["id"], 1, "tok-1")
         # A hook with a timeout: the run's message exists, parked until later.

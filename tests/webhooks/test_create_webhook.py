@@ -11,7 +11,6 @@ import pytest
 
 import workflow_studio as ws
 from workflow_studio import sdk
-from workflow_studio.authoring import api
 from workflow_studio.sdk.local_world import LocalWorld
 from workflow_studio.worker.webhooks.tokens import InvalidToken, ServerSecret
 
@@ -39,11 +38,10 @@ def world(tmp_path: Path) -> Iterator[LocalWorld]:
     yield local
     sdk.set_world(previous)
     local.close()
-    api.set_webhook_url_builder(None)
 
 
 def test_without_a_builder_the_url_is_none(world: LocalWorld) -> None:
-    api.set_webhook_url_builder(None)
+    assert world.runtime.hook_url is None
     run = ws.start(webhook_inbox)
     token = _wait_for_token(run)
     assert urls[0][0] is None
@@ -53,8 +51,8 @@ def test_without_a_builder_the_url_is_none(world: LocalWorld) -> None:
 
 def test_the_url_is_built_once_and_replayed(world: LocalWorld) -> None:
     secret = ServerSecret("local-secret-0123456789", db=None)
-    api.set_webhook_url_builder(lambda token: "https://w.example/v1/hooks/"
-                                + secret.sign_hook_token(token))
+    world.runtime.hook_url = (lambda token: "https://w.example/v1/hooks/"
+                              + secret.sign_hook_token(token))
     run = ws.start(webhook_inbox)
     token = _wait_for_token(run)
     url, _ = urls[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random as _random
 import uuid as _uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,26 +54,14 @@ class Webhook(Hook):
         return f"Webhook(url={self.url!r})"
 
 
-WebhookUrlBuilder = Callable[[str], str]
-_webhook_url_builder: WebhookUrlBuilder | None = None
-
-
-def set_webhook_url_builder(builder: WebhookUrlBuilder | None) -> None:
-    """Installed by the worker: turns a hook token into its signed public URL. The authoring
-    package stays free of worker imports; without a builder (local world) ``url`` is None."""
-    global _webhook_url_builder
-    _webhook_url_builder = builder
-
-
 def create_webhook(metadata: Any = None) -> Webhook:
     """A hook with a public URL (``hook.url``) an external system can POST to.
 
     The token is random and recorded like any hook's, so a replay returns the same URL.
     """
-    hook = require_workflow("create_webhook()").create_hook(
-        None, {"webhook": True, "metadata": metadata})
-    builder = _webhook_url_builder
-    return Webhook(hook, builder(hook.token) if builder is not None else None)
+    runtime = require_workflow("create_webhook()")
+    hook = runtime.create_hook(None, {"webhook": True, "metadata": metadata})
+    return Webhook(hook, runtime.webhook_url(hook.token))
 
 
 class StepCall:
@@ -98,7 +86,7 @@ def parallel(*calls: StepCall | tuple[Any, ...] | Iterable[Any]) -> list[Any]:
     A step that failed for good raises ``StepFailedError`` here (the first in order).
     """
     if len(calls) == 1 and not isinstance(calls[0], (StepCall, tuple)):
-        calls = tuple(calls[0])  # type: ignore[arg-type]
+        calls = tuple(calls[0])
     prepared = [_as_call(c) for c in calls]
     runtime = require_workflow("parallel()")
     if not prepared:
@@ -154,7 +142,7 @@ def get_writable(name: str = "default") -> Writable:
 
 
 __all__ = ["Hook", "StepCall", "Webhook", "Writable", "create_hook", "create_webhook",
-           "get_writable", "now", "parallel", "random", "set_webhook_url_builder", "sleep",
+           "get_writable", "now", "parallel", "random", "sleep",
            "uuid4"]
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from workflow_studio.authoring.errors import NotInWorkflowError
+
+if TYPE_CHECKING:
+    from workflow_studio.authoring.api import Hook
+
+T = TypeVar("T")
 
 
 class WorkflowRuntime(Protocol):
@@ -23,8 +28,11 @@ class WorkflowRuntime(Protocol):
     def call_parallel(self, calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]]
                       ) -> list[Any]: ...
     def sleep(self, duration: Any) -> None: ...
-    def create_hook(self, token: str | None, metadata: Any) -> Any: ...
-    def record_value(self, kind: str, produce: Callable[[], Any]) -> Any: ...
+    def create_hook(self, token: str | None, metadata: Any) -> Hook: ...
+    def record_value(self, kind: str, produce: Callable[[], T]) -> T: ...
+    def webhook_url(self, token: str) -> str | None:
+        """The signed public URL of a hook token (None where no worker serves hooks:
+        the local world)."""
 
 
 class StepRuntime(Protocol):

@@ -12,11 +12,12 @@ from typing import Any
 import click
 
 from workflow_studio.cli.output import fail, print_json, print_table
-from workflow_studio.cli.target import client, local_database, remote_options
+from workflow_studio.cli.target import client, local_database, local_settings, remote_options
 from workflow_studio.compute import payloads
 from workflow_studio.compute.runs import RUN_STATUSES, TRIGGER_TYPES
 from workflow_studio.compute.world import TERMINAL_STATUSES
 
+CLI_IDEMPOTENCY_SCOPE = "cli"  # keys given to the local `runs start`, apart from API keys'
 _COLUMNS = [("id", "ID"), ("workflowName", "WORKFLOW"), ("status", "STATUS"),
             ("triggerType", "TRIGGER"), ("deploymentId", "DEPLOYMENT"),
             ("createdAt", "CREATED"), ("completedAt", "FINISHED")]
@@ -26,26 +27,31 @@ class _Local:
     """The few operations the CLI needs, on the local worker database."""
 
     def __init__(self, ctx: click.Context) -> None:
-        self.conn = local_database(ctx).connection()
+        db = local_database(ctx)
+        self.conn = db.connection()
+        self.retention_ms = local_settings(ctx).idempotency_retention_seconds * 1000
 
     def trigger_run(self, name: str, args: list[Any], kwargs: dict[str, Any], *,
                     deployment_id: str | None = None, idempotency_key: str | None = None
                     ) -> Any:
-        from workflow_studio.engine import service
-        from workflow_studio.storage import deployments
-        with self.conn.transaction():
-            row = (deployments.get(self.conn, deployment_id) if deployment_id
-                   else deployments.get_active(self.conn))
-            if row is None:
-                fail("no such deployment" if deployment_id else "no active deployment")
-            if name not in row["workflows"]:
-                fail(f"deployment {row['id']} has no workflow {name!r}")
-            run = service.trigger(self.conn, name, args, kwargs, deployment_id=row["id"],
-                                  trigger_type="api", concurrency_limit=row.get("concurrency"))
-        return service.run_json(run)
+        """Start a run through the same service and rules as ``POST /v1/runs``; a local
+        worker's executor picks it up within its poll interval."""
+        from workflow_studio.engine import render
+        from workflow_studio.engine import runs as starts
+        request = starts.StartRequest(
+            name, args, kwargs, deployment_id, "api",
+            starts.Idempotency(CLI_IDEMPOTENCY_SCOPE, idempotency_key, self.retention_ms)
+            if idempotency_key else None)
+        try:
+            started = starts.start_run(self.conn, request)
+        except starts.StartRefused as exc:
+            fail(f"{exc.code.value}: {exc.message}")
+        if started.replayed is not None and not started.run:
+            fail(f"idempotency key {idempotency_key!r} names a run that no longer exists")
+        return render.run_json(started.run)
 
     def get_run(self, run_id: str, wait: float | None = None) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render
         from workflow_studio.storage.world import runs
         deadline = time.monotonic() + (wait or 0)
         while True:
@@ -53,46 +59,46 @@ class _Local:
             if row is None:
                 fail(f"no run {run_id!r}")
             if row["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
-                return service.run_json(row)
+                return render.run_json(row)
             time.sleep(0.05)
 
     def list_runs(self, **filters: Any) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render
         from workflow_studio.storage.world import runs
         rows, more = runs.list_runs(self.conn, status=filters.get("status"),
                                     workflow=filters.get("workflow"),
                                     trigger_type=filters.get("trigger_type"),
                                     cursor=filters.get("cursor"), limit=filters["limit"])
-        return {"data": [service.run_json(r, include_io=False) for r in rows],
+        return {"data": [render.run_json(r, include_io=False) for r in rows],
                 "cursor": rows[-1]["id"] if rows and more else None, "hasMore": more}
 
     def run_steps(self, run_id: str) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render
         from workflow_studio.storage.world import steps
-        return {"data": [service.step_json(s) for s in steps.for_run(self.conn, run_id)]}
+        return {"data": [render.step_json(s) for s in steps.for_run(self.conn, run_id)]}
 
     def run_events(self, run_id: str, cursor: int = 0, limit: int = 1000) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render
         from workflow_studio.storage.world import events, runs
         if runs.get(self.conn, run_id) is None:
             fail(f"no run {run_id!r}")
         rows = events.list_for_run(self.conn, run_id, cursor, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return {"data": [service.event_json(e) for e in rows],
+        return {"data": [render.event_json(e) for e in rows],
                 "cursor": rows[-1]["position"] if rows and more else None, "hasMore": more}
 
     def run_stream(self, run_id: str, name: str, cursor: int = 0) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render
         from workflow_studio.storage.world import streams
-        return {"data": [service.chunk_json(c)
+        return {"data": [render.chunk_json(c)
                          for c in streams.read(self.conn, run_id, name, cursor)]}
 
     def cancel_run(self, run_id: str) -> Any:
-        from workflow_studio.engine import service
+        from workflow_studio.engine import render, service
         from workflow_studio.storage.world import WorldConflict
         try:
-            return service.run_json(service.cancel(self.conn, run_id))
+            return render.run_json(service.cancel(self.conn, run_id))
         except LookupError:
             fail(f"no run {run_id!r}")
         except WorldConflict as exc:

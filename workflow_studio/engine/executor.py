@@ -25,15 +25,18 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow_studio.authoring.registry import Registry
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.engine import runner
 from workflow_studio.engine.wakeups import WakeChannel, channel_dir
-from workflow_studio.storage import Database, DatabaseUnavailable, Row, idempotency
+from workflow_studio.storage import DatabaseUnavailable, Row, idempotency
 from workflow_studio.storage.world import queue, runs, streams
+
+if TYPE_CHECKING:
+    from workflow_studio.engine.runtime import Runtime
 
 log = logging.getLogger("workflow_studio.engine")
 SAFETY_POLL = 0.25
@@ -44,11 +47,12 @@ PURGE_INTERVAL = 60.0  # expired idempotency keys are deleted this often (and wh
 class Executor:
     """``slots`` worker threads plus one heartbeat/waker thread, for one process."""
 
-    def __init__(self, db: Database, resolve_registry: Callable[[str], Registry], *,
+    def __init__(self, runtime: Runtime, resolve_registry: Callable[[str], Registry], *,
                  slots: int = 4, lease_seconds: float = 30.0,
                  step_timeout: Callable[[str], float | None] | None = None,
                  name: str = "executor") -> None:
-        self.db = db
+        self.runtime = runtime
+        self.db = db = runtime.db
         self.resolve_registry = resolve_registry
         self._step_timeout = step_timeout
         self.slots = max(1, slots)
@@ -236,11 +240,11 @@ class Executor:
         self._permits.release()
 
     def owner(self) -> tuple[str, int, int]:
-        """(host, pid, lease ms): how ``service.trigger_claimed`` claims for this process."""
+        """(host, pid, lease ms): how ``engine.runs.write`` claims a new run for this process."""
         return self.host, self.pid, self.lease_ms
 
     def execute_claimed(self, message: Row, run: Row, yield_at: float) -> Row | None:
-        """Execute a run this thread created already claimed (``service.trigger_claimed``),
+        """Execute a run this thread created already claimed (``engine.runs.write`` with ``owner``),
         holding the permit ``reserve`` took (released here). At the first step boundary
         after ``yield_at`` (monotonic) the run goes back to the queue for the slots, so a
         caller waiting on it is not held much past its wait. Returns the run's row if it

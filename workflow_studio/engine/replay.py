@@ -18,7 +18,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from workflow_studio.authoring.api import Hook
 from workflow_studio.authoring.durations import deadline_ms, seconds
@@ -36,6 +36,10 @@ from workflow_studio.engine.log import Entry, describe_call
 from workflow_studio.storage.base import Connection
 from workflow_studio.storage.world import hooks, queue, steps, values, waits
 
+if TYPE_CHECKING:
+    from workflow_studio.engine.runner import Execution
+
+T = TypeVar("T")
 GROUP_COMMIT_STEPS = 200
 GROUP_COMMIT_SECONDS = 0.01
 
@@ -69,7 +73,7 @@ class Suspend(BaseException):
 class Replay:
     """One execution of a workflow function against its log, under one claim."""
 
-    def __init__(self, execution: Any, log: dict[int, Entry]) -> None:
+    def __init__(self, execution: Execution, log: dict[int, Entry]) -> None:
         self.x = execution
         self.run_id: str = execution.run_id
         self.log = log
@@ -228,8 +232,9 @@ class Replay:
     def sleep(self, duration: Any) -> None:
         seq, entry = self._next("wait", "sleep")
         if entry is None:
-            row = {"id": None, "run_id": self.run_id, "seq": seq, "status": "waiting",
-                   "resume_at": deadline_ms(duration, now_ms())}
+            row: dict[str, Any] = {"id": None, "run_id": self.run_id, "seq": seq,
+                                   "status": "waiting",
+                                   "resume_at": deadline_ms(duration, now_ms())}
 
             def create(conn: Connection, row: dict[str, Any] = row) -> None:
                 row.update(waits.create(conn, self.run_id, seq, row["resume_at"]))
@@ -259,6 +264,10 @@ class Replay:
                                     "live hook")
         return Hook(self, row["id"], row["token"], seq)
 
+    def webhook_url(self, token: str) -> str | None:
+        build = self.x.engine.runtime.hook_url
+        return build(token) if build is not None else None
+
     def hook_wait(self, hook: Hook, timeout: Any = None) -> Any:
         if self.interrupt is not None:
             raise self.interrupt
@@ -268,9 +277,8 @@ class Replay:
         if row.get("disposed_at"):
             raise HookTimeoutError(f"hook {hook.token!r} timed out before a payload arrived")
         if timeout is not None and row["timeout_at"] is None:
-            row["timeout_at"] = now_ms() + int(seconds(timeout) * 1000)
-            self.pending.append(lambda conn: hooks.set_timeout(conn, row["id"],
-                                                              row["timeout_at"]))
+            timeout_at = row["timeout_at"] = now_ms() + int(seconds(timeout) * 1000)
+            self.pending.append(lambda conn: hooks.set_timeout(conn, row["id"], timeout_at))
         if row["timeout_at"] is not None and row["timeout_at"] <= now_ms():
             with self.x.fenced() as conn:
                 fresh = hooks.get(conn, row["id"]) or row
@@ -284,10 +292,10 @@ class Replay:
                              "until": iso(row["timeout_at"])}, row["timeout_at"])
 
     # -- deterministic values ---------------------------------------------------------
-    def record_value(self, kind: str, produce: Callable[[], Any]) -> Any:
+    def record_value(self, kind: str, produce: Callable[[], T]) -> T:
         seq, entry = self._next("value", kind)
-        if entry is not None:
-            return payloads.loads(entry.row["value_json"])
+        if entry is not None:  # recorded by the same call (else _next raised): a T
+            return cast(T, payloads.loads(entry.row["value_json"]))
         value = produce()
         value_json = payloads.dumps(value)
         self.pending.append(lambda conn: values.record(conn, self.run_id, seq, kind, value_json))

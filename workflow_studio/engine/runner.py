@@ -12,17 +12,16 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workflow_studio.authoring.context import running_workflow
 from workflow_studio.authoring.errors import NonDeterministicReplayError, StepFailedError
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
+from workflow_studio.compute.errors import RunErrorCode
 from workflow_studio.engine import log as replay_log
-from workflow_studio.engine import service
 from workflow_studio.engine.attempts import StepContext, run_attempt
 from workflow_studio.engine.replay import Replay, Suspend
-from workflow_studio.storage import group_commit
 from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
@@ -31,6 +30,9 @@ from workflow_studio.storage.world import (
     runs,
     steps,
 )
+
+if TYPE_CHECKING:
+    from workflow_studio.engine.executor import Executor
 
 log = logging.getLogger("workflow_studio.engine")
 ALIVE_CHECK_INTERVAL = 0.002  # seconds; see Execution.check_alive
@@ -48,7 +50,7 @@ class RunEnded(BaseException):
 class Execution:
     """The engine side of one claimed message (what ``Replay`` calls back into)."""
 
-    def __init__(self, engine: Any, conn: Connection, message: Row, run: Row,
+    def __init__(self, engine: Executor, conn: Connection, message: Row, run: Row,
                  yield_at: float | None = None) -> None:
         self.engine, self.conn, self.message = engine, conn, message
         self.yield_at = yield_at
@@ -104,7 +106,7 @@ class Execution:
             return write(conn)
 
         with self._interruptible():
-            return group_commit.for_database(self.engine.db).run(unit)
+            return self.engine.runtime.committer.run(unit)
 
     def check_alive(self) -> None:
         """Before a step starts: stop if the claim was lost or the run ended (cancelled).
@@ -142,7 +144,7 @@ class Execution:
         self.engine.db.release_thread()
 
 
-def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
+def process(engine: Executor, conn: Connection, message: Row, run: Row | None = None,
             yield_at: float | None = None) -> Row | None:
     """Do the work of ``message`` (claimed by us); never raises for workflow errors.
     Returns the run's row if this ended the run (completed or failed), else None.
@@ -164,7 +166,7 @@ def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
         execution.alive_at = time.monotonic()
     try:
         if message["claims"] > MAX_CLAIMS:
-            _fail(execution, {"code": "crash_loop", "type": "CrashLoop", "message":
+            _fail(execution, {"code": RunErrorCode.CRASH_LOOP, "type": "CrashLoop", "message":
                               f"claimed {message['claims']} times without finishing; the "
                               "process running it keeps dying"})
         elif message["kind"] == "step":
@@ -179,7 +181,7 @@ def process(engine: Any, conn: Connection, message: Row, run: Row | None = None,
             if queue.holds(conn, message["id"], message["claim_token"]):
                 queue.delete(conn, message["id"])
     engine.run_changed()
-    service.run_changed(run["id"])
+    engine.runtime.run_changed(run["id"])
     return execution.ended
 
 
@@ -200,19 +202,19 @@ def _fail(execution: Execution, error: dict[str, Any]) -> None:
     execution.commit(write)
 
 
-def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = False) -> None:
+def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool = False) -> None:
     try:
         registry = engine.resolve_registry(run["deployment_id"])
     except Exception as exc:
         log.exception("cannot load deployment %s for run %s", run["deployment_id"], run["id"])
-        _fail(execution, {"code": "deployment_unavailable", "type": type(exc).__name__,
+        _fail(execution, {"code": RunErrorCode.DEPLOYMENT_UNAVAILABLE, "type": type(exc).__name__,
                           "message": f"cannot load deployment {run['deployment_id']}: {exc}"})
         return
     definition = registry.workflows.get(run["workflow_name"])
     if definition is None:
-        _fail(execution, {"code": "unknown_workflow", "type": "UnknownWorkflow", "message":
-                          f"deployment {run['deployment_id']} has no workflow "
-                          f"{run['workflow_name']!r}"})
+        _fail(execution, {"code": RunErrorCode.UNKNOWN_WORKFLOW, "type": "UnknownWorkflow",
+                          "message": f"deployment {run['deployment_id']} has no workflow "
+                                     f"{run['workflow_name']!r}"})
         return
     replay = Replay(execution, {} if fresh else replay_log.load(execution.conn, run["id"]))
     execution.replay = replay
@@ -236,12 +238,12 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
         return
     except NonDeterministicReplayError as exc:
         replay.interrupt = None
-        _fail(execution, {"code": "nondeterministic_replay", "type": type(exc).__name__,
+        _fail(execution, {"code": RunErrorCode.NONDETERMINISTIC_REPLAY, "type": type(exc).__name__,
                           "message": str(exc)})
         return
     except StepFailedError as exc:
         replay.interrupt = None
-        _fail(execution, {"code": "step_failed", "type": type(exc).__name__,
+        _fail(execution, {"code": RunErrorCode.STEP_FAILED, "type": type(exc).__name__,
                           "message": str(exc), "step": exc.step_name,
                           "errorType": exc.error_type})
         return
@@ -250,13 +252,13 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
     except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
         # SystemExit from workflow code fails the run; it must not end the executor slot.
         replay.interrupt = None
-        _fail(execution, {"code": "workflow_error", "type": type(exc).__name__,
+        _fail(execution, {"code": RunErrorCode.WORKFLOW_ERROR, "type": type(exc).__name__,
                           "message": str(exc), "stack": traceback.format_exc(limit=20)})
         return
     try:
         output_json = payloads.dumps(result, "workflow return value")
     except payloads.PayloadError as exc:
-        _fail(execution, {"code": "invalid_output", "type": "PayloadError",
+        _fail(execution, {"code": RunErrorCode.INVALID_OUTPUT, "type": "PayloadError",
                           "message": f"workflow {run['workflow_name']!r} returned a value "
                                      f"that cannot be stored: {exc}"})
         return
@@ -266,7 +268,7 @@ def _process_run(engine: Any, execution: Execution, run: Row, fresh: bool = Fals
     execution.commit(finish)
 
 
-def _process_step(engine: Any, execution: Execution, run: Row, message: Row) -> None:
+def _process_step(engine: Executor, execution: Execution, run: Row, message: Row) -> None:
     conn = execution.conn
     step = steps.get(conn, run["id"], message["step_seq"])
     token = message["claim_token"]

@@ -7,8 +7,6 @@ source differs: functions registered in this process instead of a deployment art
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import threading
 import time
@@ -16,30 +14,32 @@ from pathlib import Path
 from typing import Any
 
 from workflow_studio.authoring.registry import Registry, seen
-from workflow_studio.compute import payloads
 from workflow_studio.compute.world import TERMINAL_STATUSES
+from workflow_studio.engine import render, service
+from workflow_studio.engine import runs as starts
+from workflow_studio.engine.executor import Executor
+from workflow_studio.engine.runtime import Runtime
+from workflow_studio.storage import Connection, Database
+from workflow_studio.storage.world import events, runs, steps, streams
 
-LOCAL_DEPLOYMENT = "local"
 DEFAULT_PATH = ".workflow-studio/local.db"
-IDEMPOTENCY_RETENTION_MS = 24 * 3600 * 1000
+IDEMPOTENCY_SCOPE = "local"
 
 
 class LocalWorld:
-    """A ``World`` over a local SQLite file with its own executor."""
+    """A ``World`` over a local SQLite file with its own runtime and executor."""
 
     def __init__(self, path: str | Path | None = None, slots: int = 4,
                  registry: Registry | None = None, lease_seconds: float = 30.0,
-                 database: Any = None) -> None:
+                 database: Database | None = None) -> None:
         """``database`` (a ``storage.Database``) replaces the SQLite file, e.g. so the
         engine's tests run the same flows on PostgreSQL."""
-        from workflow_studio.engine.executor import Executor
-        from workflow_studio.storage import Database
-
         self.path = str(Path(path or os.environ.get("WORKFLOW_LOCAL_DB", DEFAULT_PATH))
                         .resolve())
         self.db = database if database is not None else Database(self.path)
         self._registry = registry
-        self.executor = Executor(self.db, self._resolve, slots=slots, name="local",
+        self.runtime = Runtime(self.db, threads=slots + 1)
+        self.executor = Executor(self.runtime, self._resolve, slots=slots, name="local",
                                  lease_seconds=lease_seconds)
         self._started = False
         self._lock = threading.Lock()
@@ -47,59 +47,47 @@ class LocalWorld:
     def _resolve(self, _deployment_id: str) -> Registry:
         return self._registry or seen()
 
-    def _conn(self) -> Any:
+    def _conn(self) -> Connection:
         conn = self.db.connection()
         if not self._started:
             with self._lock:
                 if not self._started:
+                    self.runtime.install(self.executor)
                     self.executor.start()
                     self._started = True
         return conn
 
     def close(self, timeout: float = 5.0) -> None:
         if self._started:
-            self.executor.stop(timeout)
+            self.runtime.stop(timeout)
             self._started = False
         self.db.close()
 
     # -- World ------------------------------------------------------------------------
     def start_run(self, workflow_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                   idempotency_key: str | None = None) -> dict[str, Any]:
-        from workflow_studio.engine import service
-        from workflow_studio.storage import idempotency
-
         conn = self._conn()
-        if workflow_name not in self._resolve(LOCAL_DEPLOYMENT).workflows:
+        registered = self._resolve(starts.LOCAL_DEPLOYMENT).workflows
+        if workflow_name not in registered:
             raise LookupError(f"unknown workflow {workflow_name!r}: import the module that "
                               "defines it before calling start()")
-        body = {"workflowName": workflow_name,
-                "args": payloads.to_jsonable(tuple(args), "args"),
-                "kwargs": payloads.to_jsonable(dict(kwargs), "kwargs")}
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        with conn.transaction():
-            if idempotency_key:
-                existing = idempotency.get(conn, "local", idempotency_key)
-                if existing is not None:
-                    if existing["request_hash"] != digest:
-                        raise ValueError(f"idempotency key {idempotency_key!r} was used with "
-                                         "different arguments")
-                    run = self.get_run(existing["run_id"])
-                    assert run is not None
-                    return run
-            row = service.trigger(conn, workflow_name, args, kwargs,
-                                  deployment_id=LOCAL_DEPLOYMENT, trigger_type="local")
-            if idempotency_key:
-                idempotency.record(conn, "local", idempotency_key, digest, 202, {},
-                                   row["id"], IDEMPOTENCY_RETENTION_MS)
-        self.executor.wake()
-        return service.run_json(row)
+        request = starts.StartRequest.of_values(
+            workflow_name, args, kwargs, trigger_type="local",
+            deployment=starts.Target(starts.LOCAL_DEPLOYMENT, registered),
+            idempotency=starts.Idempotency(IDEMPOTENCY_SCOPE, idempotency_key)
+            if idempotency_key else None)
+        try:
+            started = self.runtime.start(conn, request)
+        except starts.StartRefused as exc:
+            raise ValueError(exc.message) from None
+        if started.replayed is not None and not started.run:
+            raise LookupError(f"idempotency key {idempotency_key!r} names a run that no "
+                              "longer exists")
+        return render.run_json(started.run)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        from workflow_studio.engine import service
-        from workflow_studio.storage.world import runs
-
         row = runs.get(self._conn(), run_id)
-        return service.run_json(row) if row else None
+        return render.run_json(row) if row else None
 
     def wait_run(self, run_id: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -113,32 +101,21 @@ class LocalWorld:
             self.executor.wait_for_change(min(left, 0.05))
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
-        from workflow_studio.engine import service
-
-        return service.run_json(service.cancel(self._conn(), run_id))
+        row = render.run_json(service.cancel(self._conn(), run_id))
+        self.runtime.run_changed(run_id)
+        return row
 
     def list_events(self, run_id: str) -> list[dict[str, Any]]:
-        from workflow_studio.engine import service
-        from workflow_studio.storage.world import events
-
-        return [service.event_json(e) for e in events.list_for_run(self._conn(), run_id,
-                                                                     limit=100_000)]
+        return [render.event_json(e) for e in events.list_for_run(self._conn(), run_id,
+                                                                    limit=100_000)]
 
     def list_steps(self, run_id: str) -> list[dict[str, Any]]:
-        from workflow_studio.engine import service
-        from workflow_studio.storage.world import steps
-
-        return [service.step_json(s) for s in steps.for_run(self._conn(), run_id)]
+        return [render.step_json(s) for s in steps.for_run(self._conn(), run_id)]
 
     def read_stream(self, run_id: str, name: str, after: int = 0) -> list[dict[str, Any]]:
-        from workflow_studio.engine import service
-        from workflow_studio.storage.world import streams
-
-        return [service.chunk_json(c) for c in streams.read(self._conn(), run_id, name, after)]
+        return [render.chunk_json(c) for c in streams.read(self._conn(), run_id, name, after)]
 
     def resume_hook(self, token: str, payload: Any) -> dict[str, Any]:
-        from workflow_studio.engine import service
-
         hook = service.resume_hook(self._conn(), token, payload)
-        self.executor.wake()
+        self.runtime.wake()
         return {"hookId": hook["id"], "runId": hook["run_id"], "token": token}

@@ -16,10 +16,14 @@ aborts the whole transaction.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from workflow_studio.storage.base import Connection
+
+if TYPE_CHECKING:
+    from workflow_studio.storage.database import Database
 
 T = TypeVar("T")
 MAX_UNITS = 32  # per commit; the rest wait for the next leader
@@ -28,7 +32,7 @@ MAX_UNITS = 32  # per commit; the rest wait for the next leader
 class _Unit:
     __slots__ = ("done", "error", "fn", "lead", "result")
 
-    def __init__(self, fn: Callable[[Any], Any]) -> None:
+    def __init__(self, fn: Callable[[Connection], Any]) -> None:
         self.fn = fn
         self.result: Any = None
         self.error: BaseException | None = None
@@ -39,17 +43,17 @@ class _Unit:
 class GroupCommit:
     """One process's queue of write units for one database."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self._mutex = threading.Lock()
         self._queue: list[_Unit] = []
         self._leading = False
 
-    def run(self, fn: Callable[[Any], T]) -> T:
+    def run(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(conn)`` in a write transaction (possibly shared); its result once
         committed, or its exception (or the commit's)."""
         conn = self.db.connection()
-        if conn.dialect != "sqlite" or getattr(conn, "_depth", 0):
+        if conn.dialect != "sqlite" or conn.in_transaction:
             with conn.transaction():
                 return fn(conn)
         unit = _Unit(fn)
@@ -66,7 +70,7 @@ class GroupCommit:
             raise unit.error
         return unit.result  # type: ignore[no-any-return]
 
-    def _lead(self, conn: Any) -> None:
+    def _lead(self, conn: Connection) -> None:
         with self._mutex:
             batch = self._queue[:MAX_UNITS]
             del self._queue[:MAX_UNITS]
@@ -84,7 +88,7 @@ class GroupCommit:
                 unit.done.set()
 
 
-def _execute(conn: Any, batch: list[_Unit]) -> None:
+def _execute(conn: Connection, batch: list[_Unit]) -> None:
     if len(batch) == 1:
         unit = batch[0]
         try:
@@ -107,19 +111,3 @@ def _execute(conn: Any, batch: list[_Unit]) -> None:
         for unit in batch:
             if unit.error is None:
                 unit.error, unit.result = exc, None
-
-
-def for_database(db: Any) -> GroupCommit:
-    """This process's ``GroupCommit`` for ``db`` (a fresh one after a fork)."""
-    pid = os.getpid()
-    found = getattr(db, "_group_commit", None)
-    if found is None or found[0] != pid:
-        with _create_lock:
-            found = getattr(db, "_group_commit", None)
-            if found is None or found[0] != pid:
-                found = (pid, GroupCommit(db))
-                db._group_commit = found
-    return found[1]  # type: ignore[no-any-return]
-
-
-_create_lock = threading.Lock()

@@ -12,10 +12,13 @@ from typing import Any
 from flask import Flask
 
 from workflow_studio.config.settings import ConfigError, Settings, load_settings
+from workflow_studio.engine.runtime import Runtime
 from workflow_studio.storage import keys as keys_repo
 from workflow_studio.storage import open_database
 from workflow_studio.worker import auditing, correlation, security
 from workflow_studio.worker.context import EXTENSION, WorkerState, parse_networks
+from workflow_studio.worker.deployments.fetch import database_fetcher
+from workflow_studio.worker.deployments.loader import DeploymentLoader
 from workflow_studio.worker.errors import register_error_handlers
 from workflow_studio.worker.guard import check_target_world
 from workflow_studio.worker.routes import register
@@ -49,9 +52,10 @@ def create_app(settings: Settings, *, sync_seeds: bool = True) -> Flask:
 
     if sync_seeds:
         db.on_ready(seed_keys)
-    app.extensions[EXTENSION] = WorkerState(settings=settings, db=db,
-                                            trusted_proxies=networks,
-                                            on_webhook=settings.on_webhook)
+    app.extensions[EXTENSION] = WorkerState(
+        settings=settings, db=db, runtime=Runtime(db, threads=settings.threads),
+        loader=DeploymentLoader(settings.artifact_path, database_fetcher(db, settings)),
+        trusted_proxies=networks, on_webhook=settings.on_webhook)
     correlation.init_app(app)   # first: every later hook and log line has the id
     security.init_app(app)
     auditing.init_app(app)

@@ -12,64 +12,47 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
 
-from workflow_studio.authoring.registry import Registry
+from flask import Flask
+
 from workflow_studio.config.settings import Settings
-from workflow_studio.engine import service, wakeups
+from workflow_studio.engine import wakeups
 from workflow_studio.engine.executor import Executor
+from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.storage import open_database
 from workflow_studio.storage.world import queue
+from workflow_studio.worker.context import EXTENSION, WorkerState
 
 log = logging.getLogger("workflow_studio.engine")
 
 
-def start_for_app(app: Any) -> Executor:
+def start_for_app(app: Flask) -> Executor:
     """Start this process's executor for the worker app (idempotent)."""
-    existing = service.current_executor()
-    if existing is not None:
-        return existing
-    state = app.extensions["workflow_studio"]
-    settings: Settings = state.settings
-    db = state.db
-
-    from workflow_studio.worker.deployments.fetch import database_fetcher
-    fetch = database_fetcher(db, settings)  # a node that never saw the upload fetches it
-
-    registries: dict[str, Registry] = {}  # per run resumed: skip resolving paths again
-
-    def resolve_registry(deployment_id: str) -> Registry:
-        registry = registries.get(deployment_id)
-        if registry is None:
-            from workflow_studio.worker.deployments.loader import load_deployment
-            registry = load_deployment(settings.artifact_path, deployment_id, fetch).registry
-            registries[deployment_id] = registry
-        return registry
-
+    worker: WorkerState = app.extensions[EXTENSION]
+    runtime = worker.runtime
+    if runtime.executor is not None:
+        return runtime.executor
+    settings, db, loader = worker.settings, worker.db, worker.loader
     timeouts: dict[str, float | None] = {}  # a deployment's step timeout never changes
 
     def step_timeout(deployment_id: str) -> float | None:
         if deployment_id not in timeouts:
-            from workflow_studio.storage import deployments as deployments_repo
             row = deployments_repo.get(db.connection(), deployment_id)
             if row is None:
                 return None
             timeouts[deployment_id] = row.get("step_timeout")
         return timeouts[deployment_id]
 
-    executor = Executor(db, resolve_registry, slots=settings.executor_slots,
-                        lease_seconds=settings.lease_seconds, step_timeout=step_timeout,
-                        name="executor")
-    service.install_executor(executor)
+    executor = Executor(runtime, lambda deployment_id: loader.load(deployment_id).registry,
+                        slots=settings.executor_slots, lease_seconds=settings.lease_seconds,
+                        step_timeout=step_timeout, name="executor")
+    runtime.install(executor)
     executor.start()
     return executor
 
 
-def stop_current(timeout: float) -> None:
-    executor = service.current_executor()
-    if executor is not None:
-        executor.stop(timeout)
-        service.install_executor(None)
+def stop_for_app(app: Flask, timeout: float) -> None:
+    app.extensions[EXTENSION].runtime.stop(timeout)
 
 
 def release_dead_worker(settings: Settings, pid: int) -> int:

@@ -114,7 +114,7 @@ def _start_engine(worker):
 
 def worker_exit(server, worker):
     """Let running steps finish (within the graceful timeout), then release leases."""
-    _engine.stop_current(max(1.0, graceful_timeout - 5))
+    _engine.stop_for_app(worker.wsgi, max(1.0, graceful_timeout - 5))
 
 
 def child_exit(server, worker):

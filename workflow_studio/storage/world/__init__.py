@@ -4,10 +4,12 @@ caller's transaction, so the two can never disagree."""
 
 from __future__ import annotations
 
+from workflow_studio.compute.world import TERMINAL_STATUSES as TERMINAL_RUN_STATUSES
+
 
 class WorldConflict(Exception):
     """A transition the world refuses: leaving a terminal state, a duplicate creation event,
     a hook token already live. Routes answer 409."""
 
 
-TERMINAL_RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+__all__ = ["TERMINAL_RUN_STATUSES", "WorldConflict"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from workflow_studio.compute import runs as runs_vocabulary
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
 from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import WorldConflict, events
 
-TRIGGER_TYPES = ("api", "schedule", "webhook", "local")
-STATUSES = ("pending", "running", "completed", "failed", "cancelled")
+TRIGGER_TYPES = runs_vocabulary.TRIGGER_TYPES
 
 
 def create(conn: Connection, workflow_name: str, deployment_id: str, trigger_type: str,
@@ -106,7 +106,8 @@ def list_runs(conn: Connection, *, status: str | None = None, workflow: str | No
               created_to: int | None = None, cursor: str | None = None,
               limit: int = 100) -> tuple[list[Row], bool]:
     """Newest first, ``limit`` at a time; returns (rows, has_more). ``cursor`` is a run id."""
-    where, params = [], []
+    where: list[str] = []
+    params: list[str | int] = []
     for column, value in (("status", status), ("workflow_name", workflow),
                           ("trigger_type", trigger_type)):
         if value is not None:

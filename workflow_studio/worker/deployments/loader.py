@@ -1,8 +1,9 @@
 """Load the code of deployment X into this process: the API the engine runs workflows with.
 
-``load_deployment(artifact_root, deployment_id)`` returns a ``LoadedDeployment`` whose
-``registry`` holds that deployment's own workflow and step functions. It is cached per process
-and thread-safe. Two steps, kept apart on purpose: ``ensure_unpacked`` makes the files exist on
+``DeploymentLoader(artifact_root, fetch).load(deployment_id)`` returns a ``LoadedDeployment``
+whose ``registry`` holds that deployment's own workflow and step functions; the loader (one
+per app, held by the worker's state) caches it and is thread-safe. ``load_deployment`` imports
+afresh, uncached. Two steps, kept apart on purpose: ``ensure_unpacked`` makes the files exist on
 this node (on SQLite they were unpacked at upload; on PostgreSQL a node that never received
 the upload fetches the bytes from the database and verifies them, ``fetch.py``), ``_import``
 turns files into functions.
@@ -77,8 +78,9 @@ class LoadedDeployment:
         return self.root / SOURCE_DIR
 
 
-_lock = threading.RLock()
-_cache: dict[tuple[str, str], LoadedDeployment] = {}
+# The one piece of process-wide state here, on purpose: ``sys.modules`` and ``sys.path`` are
+# process-wide, so every loader in the process (one per app) must import under one lock.
+IMPORT_LOCK = threading.RLock()
 
 
 def ensure_unpacked(artifact_root: str | Path, deployment_id: str,
@@ -104,20 +106,38 @@ def read_unpacked_manifest(root: Path) -> Manifest:
 
 def load_deployment(artifact_root: str | Path, deployment_id: str,
                     fetch: Fetcher | None = None) -> LoadedDeployment:
-    """This process's loaded copy of ``deployment_id`` (imported on first use, then cached)."""
-    key = (str(Path(artifact_root).resolve()), deployment_id)
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
-    with _lock:
-        cached = _cache.get(key)
+    """Import ``deployment_id`` into this process afresh (no cache: see ``DeploymentLoader``)."""
+    with IMPORT_LOCK:
+        root = ensure_unpacked(artifact_root, deployment_id, fetch)
+        return _import(deployment_id, root, read_unpacked_manifest(root))
+
+
+class DeploymentLoader:
+    """This app's loaded deployments: each imported on first use, then cached."""
+
+    def __init__(self, artifact_root: str | Path, fetch: Fetcher | None = None) -> None:
+        self.artifact_root = Path(artifact_root).resolve()
+        self.fetch = fetch
+        self._cache: dict[str, LoadedDeployment] = {}
+
+    def load(self, deployment_id: str) -> LoadedDeployment:
+        cached = self._cache.get(deployment_id)
         if cached is not None:
             return cached
-        root = ensure_unpacked(artifact_root, deployment_id, fetch)
-        manifest = read_unpacked_manifest(root)
-        loaded = _import(deployment_id, root, manifest)
-        _cache[key] = loaded
-        return loaded
+        with IMPORT_LOCK:
+            cached = self._cache.get(deployment_id)
+            if cached is None:
+                cached = load_deployment(self.artifact_root, deployment_id, self.fetch)
+                self._cache[deployment_id] = cached
+            return cached
+
+    def forget(self, deployment_id: str | None = None) -> None:
+        """Drop cached deployments (all, or one); the next load imports afresh."""
+        with IMPORT_LOCK:
+            if deployment_id is None:
+                self._cache.clear()
+            else:
+                self._cache.pop(deployment_id, None)
 
 
 def _owned(name: str, module: object, tops: set[str], src: Path) -> bool:
@@ -166,12 +186,3 @@ def _import(deployment_id: str, root: Path, manifest: Manifest) -> LoadedDeploym
         raise DeploymentLoadError(f"deployment {deployment_id} does not register the "
                                   f"workflows {', '.join(missing)}")
     return LoadedDeployment(deployment_id, root, registry, manifest, owned)
-
-
-def forget(artifact_root: str | Path | None = None, deployment_id: str | None = None) -> None:
-    """Drop cached deployments (all, or one); the next load imports afresh. For tests."""
-    with _lock:
-        for key in list(_cache):
-            if (artifact_root is None or key[0] == str(Path(artifact_root).resolve())) and (
-                    deployment_id is None or key[1] == deployment_id):
-                del _cache[key]

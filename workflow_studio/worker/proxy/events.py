@@ -15,8 +15,8 @@ from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
+from workflow_studio.engine import runs as starts
 from workflow_studio.engine import service
-from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.storage.base import Connection, IntegrityError, Row
 from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
@@ -27,6 +27,7 @@ from workflow_studio.storage.world import (
     steps,
     waits,
 )
+from workflow_studio.worker.context import start_refused
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.proxy import pages
 
@@ -39,11 +40,11 @@ EVENT_TYPES = (
 
 
 def _bad(message: str) -> ApiError:
-    return ApiError(400, ErrorCode.INVALID_REQUEST, message)
+    return ApiError(ErrorCode.INVALID_REQUEST, message)
 
 
 def _conflict(message: str) -> ApiError:
-    return ApiError(409, ErrorCode.CONFLICT, message)
+    return ApiError(ErrorCode.CONFLICT, message)
 
 
 def _payload_json(data: dict[str, Any], name: str) -> str:
@@ -69,35 +70,35 @@ def _error(data: dict[str, Any]) -> dict[str, Any]:
 
 def _correlated(row: Row | None, run_id: str, kind: str, correlation_id: Any) -> Row:
     if row is None or row["run_id"] != run_id:
-        raise ApiError(404, ErrorCode.NOT_FOUND,
+        raise ApiError(ErrorCode.NOT_FOUND,
                        f"Run {run_id} has no {kind} {correlation_id!r} (correlationId).")
     return row
 
 
 def create_run(conn: Connection, run_id: str | None, data: dict[str, Any]) -> Row:
+    """``run_created``: a run, through the one service that starts runs (not queued: the
+    remote world queues it with ``POST /v1/world/queue``)."""
     name = data.get("workflowName")
     if not isinstance(name, str) or not name:
         raise _bad("run_created needs eventData.workflowName")
     if run_id is not None and parse_id(run_id, "wrun") is None:
-        raise ApiError(400, ErrorCode.INVALID_RUN_ID, f"{run_id!r} is not a run id (wrun_...).")
+        raise ApiError(ErrorCode.INVALID_RUN_ID, f"{run_id!r} is not a run id (wrun_...).")
     if run_id is not None and runs.get(conn, run_id) is not None:
         raise _conflict(f"run_created for {run_id} already recorded")
     requested = data.get("deploymentId")
-    deployment = (deployments_repo.get(conn, requested) if parse_id(requested, "dpl")
-                  else None) if requested else deployments_repo.get_active(conn)
-    if deployment is None:
-        if requested:
-            raise ApiError(404, ErrorCode.NOT_FOUND, f"No deployment with id {requested!r}.")
-        raise ApiError(409, ErrorCode.NO_ACTIVE_DEPLOYMENT, "No deployment is active.")
-    if name not in deployment["workflows"]:
-        raise ApiError(400, ErrorCode.UNKNOWN_WORKFLOW,
-                       f"Deployment {deployment['id']} has no workflow {name!r}.")
-    data = {"input": {"args": [], "kwargs": {}}, **data}
+    if requested is not None and not isinstance(requested, str):
+        raise _bad("eventData.deploymentId must be a string")
     trigger = data.get("triggerType", "api")
     if trigger not in runs.TRIGGER_TYPES:
         raise _bad(f"eventData.triggerType must be one of {', '.join(runs.TRIGGER_TYPES)}")
-    return runs.create(conn, name, deployment["id"], trigger, _payload_json(data, "input"),
-                       run_id=run_id)
+    data = {"input": {"args": [], "kwargs": {}}, **data}
+    request = starts.StartRequest(name, deployment=requested or None, trigger_type=trigger,
+                                  run_id=run_id, input_json=_payload_json(data, "input"),
+                                  enqueue=False)
+    try:
+        return starts.start_run(conn, request).run
+    except starts.StartRefused as exc:
+        raise start_refused(exc) from None
 
 
 def apply(conn: Connection, run_id: str, event_type: str, correlation_id: str | None,
@@ -105,9 +106,9 @@ def apply(conn: Connection, run_id: str, event_type: str, correlation_id: str | 
     """Apply the event inside the caller's transaction; returns the changed entity."""
     run = runs.get(conn, run_id)
     if run is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"No run with id {run_id!r}.")
+        raise ApiError(ErrorCode.NOT_FOUND, f"No run with id {run_id!r}.")
     if run["status"] in TERMINAL_RUN_STATUSES:
-        raise ApiError(409, ErrorCode.RUN_TERMINAL, f"run {run_id} is already {run['status']}")
+        raise ApiError(ErrorCode.RUN_TERMINAL, f"run {run_id} is already {run['status']}")
     try:
         return _apply(conn, run, event_type, correlation_id, data)
     except WorldConflict as exc:
@@ -174,7 +175,7 @@ def _apply_step(conn: Connection, run_id: str, event_type: str, correlation_id: 
     if event_type == "step_started":
         if step["status"] == "retrying" and (step["retry_at"] or 0) > now_ms():
             wait = max(1, math.ceil((step["retry_at"] - now_ms()) / 1000))
-            raise ApiError(425, ErrorCode.TOO_EARLY,
+            raise ApiError(ErrorCode.TOO_EARLY,
                            f"step {step['id']} may not start before its retry time.",
                            {"Retry-After": str(wait)}, retryAfter=wait)
         steps.start(conn, step)

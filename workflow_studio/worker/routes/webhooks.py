@@ -16,13 +16,12 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, request
 
-from workflow_studio.authoring import api as authoring_api
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.config.settings import ConfigError, resolve_callable
 from workflow_studio.engine import service
 from workflow_studio.storage import webhooks as webhooks_repo
 from workflow_studio.storage.world import WorldConflict
-from workflow_studio.worker.context import conn, state
+from workflow_studio.worker.context import conn, runtime, state
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import parsed_json
 from workflow_studio.worker.security import public
@@ -33,6 +32,7 @@ from workflow_studio.worker.webhooks.tokens import (
     InvalidToken,
     ServerSecret,
     hook_url,
+    server_secret,
 )
 
 bp = Blueprint("webhooks", __name__)
@@ -49,17 +49,12 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = secret
     worker.db.on_ready(secret.load)  # load (or create) it with the first connection
     base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
-    authoring_api.set_webhook_url_builder(
-        lambda token: hook_url(base, secret.sign_hook_token(token)))
-
-
-def server_secret() -> ServerSecret:
-    return current_app.extensions[EXTENSION]
+    worker.runtime.hook_url = lambda token: hook_url(base, secret.sign_hook_token(token))
 
 
 def _raw_body() -> bytes:
     if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
-        raise ApiError(413, ErrorCode.PAYLOAD_TOO_LARGE,
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                        f"Webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes.")
     return request.get_data(cache=True)
 
@@ -83,7 +78,7 @@ def _handler() -> Any:
             current_app.extensions[_HANDLER] = resolve_callable(target)
         except ConfigError as exc:
             log.error("%s", exc)
-            raise ApiError(500, ErrorCode.WEBHOOK_HANDLER_FAILED,
+            raise ApiError(ErrorCode.WEBHOOK_HANDLER_FAILED,
                            "The worker's on_webhook handler cannot be imported; see the "
                            "worker log.") from None
     return current_app.extensions[_HANDLER]
@@ -92,8 +87,7 @@ def _handler() -> Any:
 def _deployment_handler(target: str) -> Any:
     """``module:attr`` looked up among the active deployment's loaded modules, or None."""
     from workflow_studio.storage import deployments as deployments_repo
-    from workflow_studio.worker.deployments.fetch import database_fetcher
-    from workflow_studio.worker.deployments.loader import DeploymentLoadError, load_deployment
+    from workflow_studio.worker.deployments.loader import DeploymentLoadError
 
     active = deployments_repo.active_id(conn())
     if active is None:
@@ -101,10 +95,8 @@ def _deployment_handler(target: str) -> Any:
     module_name, _, attr = target.partition(":")
     if not attr:
         module_name, _, attr = target.rpartition(".")
-    worker = state()
     try:
-        loaded = load_deployment(worker.settings.artifact_path, active,
-                                 database_fetcher(worker.db, worker.settings))
+        loaded = state().loader.load(active)
     except DeploymentLoadError as exc:
         log.error("on_webhook: active deployment %s cannot be loaded: %s", active, exc)
         return None
@@ -131,13 +123,13 @@ def receive(provider: str) -> Any:
     secret = state().settings.webhooks.get(provider, {}).get("secret")
     verifier = VERIFIERS.get(provider)
     if verifier is None or not secret:
-        raise ApiError(404, ErrorCode.NOT_FOUND,
+        raise ApiError(ErrorCode.NOT_FOUND,
                        f"No webhook provider {provider!r} is configured on this worker.")
     body = _raw_body()
     try:
         delivery_id = verifier(secret, body, request.headers)
     except SignatureError as exc:
-        raise ApiError(401, ErrorCode.INVALID_SIGNATURE,
+        raise ApiError(ErrorCode.INVALID_SIGNATURE,
                        f"The {provider} signature is not valid: {exc}.") from None
     handler = _handler()
     c = conn()
@@ -153,12 +145,12 @@ def receive(provider: str) -> Any:
                 raise
             except Exception:
                 log.exception("on_webhook failed for %s delivery %s", provider, delivery_id)
-                raise ApiError(500, ErrorCode.WEBHOOK_HANDLER_FAILED,
+                raise ApiError(ErrorCode.WEBHOOK_HANDLER_FAILED,
                                "The on_webhook handler raised; nothing was recorded, so the "
                                "provider's retry will be handled.") from None
     if event.started or event.resumed:
         g.run_id = (event.started or event.resumed)[0]
-        service.wake(len(event.started) + len(event.resumed))
+        runtime().wake(len(event.started) + len(event.resumed))
     body_out: dict[str, Any] = {"received": True, "duplicate": False,
                                 "deliveryId": delivery_id, "handled": handler is not None,
                                 "runs": event.started, "resumed": event.resumed}
@@ -173,7 +165,7 @@ def resume_webhook(signed: str) -> Any:
     try:
         token = server_secret().unsign_hook_token(signed)
     except InvalidToken as exc:
-        raise ApiError(401, ErrorCode.INVALID_SIGNATURE, f"{exc}.") from None
+        raise ApiError(ErrorCode.INVALID_SIGNATURE, f"{exc}.") from None
     body = _raw_body()
     payload: Any = None
     if body:
@@ -183,11 +175,11 @@ def resume_webhook(signed: str) -> Any:
     try:
         hook = service.resume_hook(conn(), token, payload)
     except service.HookNotFound:
-        raise ApiError(404, ErrorCode.NOT_FOUND,
+        raise ApiError(ErrorCode.NOT_FOUND,
                        "This webhook is no longer waiting (its run finished).") from None
     except WorldConflict:
-        raise ApiError(409, ErrorCode.CONFLICT,
+        raise ApiError(ErrorCode.CONFLICT,
                        "This webhook already received its payload.") from None
     g.run_id = hook["run_id"]
-    service.wake()
+    runtime().wake()
     return {"runId": hook["run_id"], "hookId": hook["id"], "status": "resumed"}, 202

@@ -8,6 +8,7 @@ are derived per run from the server secret (HKDF); the secret itself never leave
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from flask import Blueprint, g
@@ -16,7 +17,7 @@ from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import iso, now_ms
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.scopes import Scope
-from workflow_studio.engine import service
+from workflow_studio.engine import render
 from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
@@ -25,15 +26,14 @@ from workflow_studio.storage.world import (
     steps,
     streams,
 )
-from workflow_studio.worker.context import conn
+from workflow_studio.worker.context import conn, run_or_404, runtime
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body, query_args
 from workflow_studio.worker.proxy import events as proxy_events
 from workflow_studio.worker.proxy import pages
-from workflow_studio.worker.routes.runs import run_or_404
-from workflow_studio.worker.routes.webhooks import server_secret
 from workflow_studio.worker.schemas import world_proxy as schemas
 from workflow_studio.worker.security import requires
+from workflow_studio.worker.webhooks.tokens import server_secret
 
 bp = Blueprint("world_proxy", __name__)
 PROXY = Scope.WORLD_PROXY
@@ -47,7 +47,7 @@ _key = schemas.EncryptionKeySchema()
 
 def _found(row: Any, what: str) -> Any:
     if row is None:
-        raise ApiError(404, ErrorCode.NOT_FOUND, f"No {what}.")
+        raise ApiError(ErrorCode.NOT_FOUND, f"No {what}.")
     return row
 
 
@@ -59,11 +59,11 @@ def _cursor(value: Any, kind: type) -> Any:
             value = int(value)
         if (not isinstance(value, int) or isinstance(value, bool) or value < 0
                 or value >= 2**63):
-            raise ApiError(400, ErrorCode.INVALID_REQUEST, "cursor must be a non-negative "
+            raise ApiError(ErrorCode.INVALID_REQUEST, "cursor must be a non-negative "
                            "integer (the cursor of the previous page).")
         return value
     if not isinstance(value, str):
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, "cursor must be a string (the cursor "
+        raise ApiError(ErrorCode.INVALID_REQUEST, "cursor must be a string (the cursor "
                        "of the previous page).")
     return value
 
@@ -87,8 +87,8 @@ def wait_json(wait: dict[str, Any]) -> dict[str, Any]:
             "status": wait["status"], "resumeAt": wait["resume_at"]}
 
 
-_RENDER = {"run": service.run_json, "step": service.step_json, "hook": hook_json,
-           "wait": wait_json}
+_RENDER = MappingProxyType({"run": render.run_json, "step": render.step_json,
+                           "hook": hook_json, "wait": wait_json})
 
 
 # -- queue and deployment -------------------------------------------------------------
@@ -102,11 +102,11 @@ def queue_publish() -> Any:
     with c.transaction():
         run = run_or_404(run_id)
         if run["status"] in TERMINAL_RUN_STATUSES:
-            raise ApiError(409, ErrorCode.RUN_TERMINAL,
+            raise ApiError(ErrorCode.RUN_TERMINAL,
                            f"run {run_id} is already {run['status']}")
         visible_at = now_ms() + int(data["delaySeconds"] * 1000)
         queue.enqueue_run(c, run_id, run["deployment_id"], visible_at=visible_at)
-    service.wake()
+    runtime().wake()
     return {"runId": run_id, "queued": True, "visibleAt": iso(visible_at)}, 202
 
 
@@ -115,7 +115,7 @@ def queue_publish() -> Any:
 def deployment_id() -> Any:
     active = deployments_repo.active_id(conn())
     if active is None:
-        raise ApiError(409, ErrorCode.NO_ACTIVE_DEPLOYMENT, "No deployment is active.")
+        raise ApiError(ErrorCode.NO_ACTIVE_DEPLOYMENT, "No deployment is active.")
     return {"deploymentId": active}
 
 
@@ -126,7 +126,7 @@ def create_event() -> Any:
     data = json_body(_create)
     event_type, run_id = data["eventType"], data["runId"]
     if event_type not in proxy_events.EVENT_TYPES:
-        raise ApiError(400, ErrorCode.INVALID_REQUEST, f"Unknown eventType {event_type!r}.",
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"Unknown eventType {event_type!r}.",
                        eventTypes=list(proxy_events.EVENT_TYPES))
     c = conn()
     with c.transaction():
@@ -135,7 +135,7 @@ def create_event() -> Any:
             run_id, before, result = row["id"], 0, {"run": row}
         else:
             if run_id is None:
-                raise ApiError(400, ErrorCode.INVALID_REQUEST, f"{event_type} needs runId.")
+                raise ApiError(ErrorCode.INVALID_REQUEST, f"{event_type} needs runId.")
             run_or_404(run_id)
             before = pages.last_position(c, run_id)
             result = proxy_events.apply(c, run_id, event_type, data["correlationId"],
@@ -143,11 +143,11 @@ def create_event() -> Any:
         written = pages.events_since(c, run_id, before)
     g.run_id = run_id
     if event_type in ("hook_received", "run_created"):
-        service.wake()
+        runtime().wake()
     (kind, entity), = result.items()
     main = next((e for e in written if e["event_type"] == event_type), None)
-    body = {"event": service.event_json(main) if main else None,
-            "events": [service.event_json(e) for e in written],
+    body = {"event": render.event_json(main) if main else None,
+            "events": [render.event_json(e) for e in written],
             kind: _RENDER[kind](entity)}
     return body, 201 if written else 200
 
@@ -159,7 +159,7 @@ def list_events() -> Any:
     run_or_404(q["runId"])
     rows, cursor, more = pages.events(conn(), run_id=q["runId"], cursor=_cursor(q["cursor"], int),
                                       limit=q["limit"], order=q["sortOrder"])
-    return _listing(rows, cursor, more, service.event_json)
+    return _listing(rows, cursor, more, render.event_json)
 
 
 @bp.post("/v1/world/events/list-by-correlation")
@@ -169,13 +169,13 @@ def list_events_by_correlation() -> Any:
     rows, cursor, more = pages.events(conn(), correlation_id=q["correlationId"],
                                       cursor=_cursor(q["cursor"], int), limit=q["limit"],
                                       order=q["sortOrder"])
-    return _listing(rows, cursor, more, service.event_json)
+    return _listing(rows, cursor, more, render.event_json)
 
 
 @bp.get("/v1/world/events/<event_id>")
 @requires(PROXY)
 def get_event(event_id: str) -> Any:
-    return service.event_json(_found(pages.event(conn(), event_id), f"event {event_id!r}"))
+    return render.event_json(_found(pages.event(conn(), event_id), f"event {event_id!r}"))
 
 
 # -- runs, steps, hooks ---------------------------------------------------------------
@@ -188,19 +188,19 @@ def list_runs() -> Any:
         {"status": q["status"], "workflow_name": q["workflowName"],
          "deployment_id": q["deploymentId"]},
         _cursor(q["cursor"], str), q["limit"], q["sortOrder"])
-    return _listing(rows, cursor, more, lambda r: service.run_json(r, include_io=False))
+    return _listing(rows, cursor, more, lambda r: render.run_json(r, include_io=False))
 
 
 @bp.get("/v1/world/runs/<run_id>")
 @requires(PROXY)
 def get_run(run_id: str) -> Any:
-    return service.run_json(run_or_404(run_id))
+    return render.run_json(run_or_404(run_id))
 
 
 @bp.get("/v1/world/steps/<step_id>")
 @requires(PROXY)
 def get_step(step_id: str) -> Any:
-    return service.step_json(_found(steps.get_by_id(conn(), step_id), f"step {step_id!r}"))
+    return render.step_json(_found(steps.get_by_id(conn(), step_id), f"step {step_id!r}"))
 
 
 @bp.post("/v1/world/steps/list")
@@ -210,7 +210,7 @@ def list_steps() -> Any:
     run_or_404(q["runId"])
     rows, cursor, more = pages.page(conn(), "workflow_steps", "seq", {"run_id": q["runId"]},
                                     _cursor(q["cursor"], int), q["limit"], q["sortOrder"])
-    return _listing(rows, cursor, more, service.step_json)
+    return _listing(rows, cursor, more, render.step_json)
 
 
 @bp.get("/v1/world/hooks/<hook_id>")
@@ -239,7 +239,7 @@ def list_hooks() -> Any:
 # -- streams --------------------------------------------------------------------------
 def _open_stream(run_id: str, name: str) -> None:
     if pages.stream_info(conn(), run_id, name)["closed"]:
-        raise ApiError(409, ErrorCode.CONFLICT, f"stream {name!r} of run {run_id} is closed")
+        raise ApiError(ErrorCode.CONFLICT, f"stream {name!r} of run {run_id} is closed")
 
 
 @bp.post("/v1/world/streams/write")
@@ -255,7 +255,7 @@ def stream_write() -> Any:
             try:
                 chunk_json = payloads.dumps(payloads.from_jsonable(chunk), "chunk")
             except (ValueError, TypeError, KeyError, payloads.PayloadError) as exc:
-                raise ApiError(400, ErrorCode.INVALID_REQUEST,
+                raise ApiError(ErrorCode.INVALID_REQUEST,
                                f"chunk holds an invalid tagged value: {exc}") from None
             streams.append(c, data["runId"], data["name"], chunk_json)
         info = pages.stream_info(c, data["runId"], data["name"])
@@ -284,7 +284,7 @@ def stream_read() -> Any:
     rows = streams.read(conn(), q["runId"], q["name"], q["cursor"], q["limit"] + 1)
     more = len(rows) > q["limit"]
     rows = rows[:q["limit"]]
-    return {"data": [service.chunk_json(r) for r in rows],
+    return {"data": [render.chunk_json(r) for r in rows],
             "cursor": rows[-1]["position"] if rows else q["cursor"], "hasMore": more,
             "done": any(r["is_close"] for r in rows), "runStatus": run["status"]}
 

@@ -13,12 +13,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.compute.ids import parse_id
-from workflow_studio.engine import service
-from workflow_studio.storage import deployments as deployments_repo
+from workflow_studio.engine import render, service
+from workflow_studio.engine import runs as starts
 from workflow_studio.storage.base import Connection
-from workflow_studio.worker.errors import ApiError
+from workflow_studio.worker.context import start_refused
 
 
 class WebhookEvent:
@@ -45,16 +43,17 @@ class WebhookEvent:
 
     def start(self, workflow_name: str, *args: Any, deployment_id: str | None = None,
               **kwargs: Any) -> dict[str, Any]:
-        """Start a run of ``workflow_name`` (trigger type ``webhook``); returns the run."""
-        deployment = self._deployment(deployment_id)
-        if workflow_name not in deployment["workflows"]:
-            raise ApiError(400, ErrorCode.UNKNOWN_WORKFLOW,
-                           f"Deployment {deployment['id']} has no workflow {workflow_name!r}.")
-        row = service.trigger(self._conn, workflow_name, args, kwargs,
-                              deployment_id=deployment["id"], trigger_type="webhook",
-                              concurrency_limit=deployment.get("concurrency"))
+        """Start a run of ``workflow_name`` (trigger type ``webhook``) on the active
+        deployment (or ``deployment_id``), by the same rules as ``POST /v1/runs``."""
+        request = starts.StartRequest.of_values(workflow_name, args, kwargs,
+                                                deployment=deployment_id,
+                                                trigger_type="webhook")
+        try:
+            row = starts.start_run(self._conn, request).run
+        except starts.StartRefused as exc:
+            raise start_refused(exc) from None
         self.started.append(row["id"])
-        return service.run_json(row)
+        return render.run_json(row)
 
     def resume_hook(self, token: str, payload: Any = None) -> dict[str, Any] | None:
         """Deliver ``payload`` to the live hook ``token``; None when no hook waits on it."""
@@ -64,15 +63,3 @@ class WebhookEvent:
             return None
         self.resumed.append(hook["run_id"])
         return {"hookId": hook["id"], "runId": hook["run_id"]}
-
-    def _deployment(self, requested: str | None) -> dict[str, Any]:
-        if requested is None:
-            row = deployments_repo.get_active(self._conn)
-            if row is None:
-                raise ApiError(409, ErrorCode.NO_ACTIVE_DEPLOYMENT,
-                               "The webhook handler started a run but no deployment is active.")
-            return row
-        row = deployments_repo.get(self._conn, requested) if parse_id(requested, "dpl") else None
-        if row is None:
-            raise ApiError(404, ErrorCode.NOT_FOUND, f"No deployment with id {requested!r}.")
-        return row

@@ -14,6 +14,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 STRIPE_TOLERANCE = 300
 STANDARD_TOLERANCE = 300
@@ -112,9 +113,9 @@ def verify_hmac(secret: str, body: bytes, headers: Mapping[str, str],
 
 
 Verifier = Callable[..., str]
-VERIFIERS: dict[str, Verifier] = {
+VERIFIERS: Mapping[str, Verifier] = MappingProxyType({
     "github": verify_github,
     "stripe": verify_stripe,
     "standard": verify_standard,
     "hmac": verify_hmac,
-}
+})

@@ -16,6 +16,7 @@ import hmac
 import threading
 from typing import Any
 
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from workflow_studio.storage import webhooks as webhooks_repo
@@ -79,3 +80,9 @@ class ServerSecret:
 
 def hook_url(base_url: str, signed: str) -> str:
     return f"{base_url.rstrip('/')}/v1/hooks/{signed}"
+
+
+def server_secret() -> ServerSecret:
+    """The app's server secret (``init_app`` of the webhooks routes installs it)."""
+    secret: ServerSecret = current_app.extensions[EXTENSION]
+    return secret
