@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from workflow_studio.cli import audit, deploy, deployments, keys, ownership, runs, worker
+from workflow_studio.cli import audit, deploy, deployments, keys, openapi, ownership, runs, worker
 from workflow_studio.cli.output import fail
 from workflow_studio.client.errors import ComputeClientError
 from workflow_studio.config.settings import ConfigError
@@ -31,7 +31,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-for module in (worker, keys, audit, deployments, runs):
+for module in (worker, keys, audit, deployments, runs, openapi):
     cli.add_command(module.command)
 for command in deploy.commands:
     cli.add_command(command)

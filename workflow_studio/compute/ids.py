@@ -65,6 +65,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{ulid()}"
 
 
+def id_pattern(prefix: str) -> str:
+    """The regular expression a well-formed id with ``prefix`` matches (for API documents)."""
+    return f"^{prefix}_{_ULID_RE.pattern[1:]}"
+
+
 def parse_id(value: object, prefix: str) -> str | None:
     """Return ``value`` if it is a well-formed id with ``prefix``, else None."""
     if not isinstance(value, str):

@@ -9,6 +9,7 @@ from workflow_studio.worker.routes import (
     deployments,
     health,
     keys,
+    openapi,
     runs,
     webhooks,
     world_proxy,
@@ -16,6 +17,6 @@ from workflow_studio.worker.routes import (
 
 
 def register(app: Flask) -> None:
-    for module in (health, keys, audit, deployments, runs, webhooks, world_proxy):
+    for module in (health, openapi, keys, audit, deployments, runs, webhooks, world_proxy):
         app.register_blueprint(module.bp)
     webhooks.init_app(app)

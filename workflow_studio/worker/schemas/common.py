@@ -13,12 +13,33 @@ MAX_CURSOR = 2**63 - 1  # the largest id or position either database stores
 MAX_RATE = 2**31 - 1
 
 
+class JsonInteger(fields.Integer):
+    """An integer in a JSON body: ``5``, or ``5.0`` (JSON Schema's integer too); never ``2.5``
+    (which ``fields.Integer`` would truncate to 2), ``"5"`` or ``true``."""
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class JsonNumber(fields.Float):
+    """A number in a JSON body; never a numeric string such as ``"5"``."""
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, (str, bool)):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class CreateKeySchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     scopes = fields.List(fields.String(validate=validate.OneOf(ALL_SCOPES)), required=True,
                          validate=validate.Length(min=1))
-    rateLimitPerMinute = fields.Integer(load_default=None, allow_none=True,
-                                        validate=validate.Range(min=0, max=MAX_RATE))
+    rateLimitPerMinute = JsonInteger(load_default=None, allow_none=True,
+                                     validate=validate.Range(min=0, max=MAX_RATE))
 
     @pre_load
     def _snake_alias(self, data: Any, **_: Any) -> Any:

@@ -21,7 +21,8 @@ class DeploymentSettingsSchema(Schema):
                                  validate=validate.Range(min=1, max=100_000))
     stepTimeout = fields.Float(load_default=None, allow_none=True,
                                validate=validate.Range(min=0, min_inclusive=False,
-                                                       max=7 * 24 * 3600))
+                                                       max=7 * 24 * 3600),
+                               metadata={"exclusiveMinimum": 0})  # apispec drops min_inclusive
     defaultRetries = fields.Integer(load_default=DEFAULT_RETRIES,
                                     validate=validate.Range(min=0, max=1000))
 
@@ -32,3 +33,13 @@ class DeploymentListQuerySchema(Schema):
     cursor = fields.Integer(load_default=None, allow_none=True,
                             validate=validate.Range(min=1, max=MAX_CURSOR))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
+
+
+class UploadSchema(DeploymentSettingsSchema):
+    """The multipart parts of ``POST /v1/deployments`` (documentation: the route reads the
+    parts itself, streaming the artifact, and loads the settings above)."""
+
+    manifest = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary", "description": "manifest.json of the build"})
+    artifact = fields.Raw(required=True, metadata={
+        "type": "string", "format": "binary", "description": "the build's .tar.gz"})

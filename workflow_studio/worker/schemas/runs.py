@@ -16,6 +16,12 @@ class TriggerRunSchema(Schema):
     deploymentId = fields.String(load_default=None, allow_none=True)
 
 
+class TriggerQuerySchema(Schema):
+    """``POST /v1/runs?wait=S``: also wait up to S seconds for the run to end."""
+
+    wait = fields.Float(load_default=0, validate=validate.Range(min=0, max=MAX_WAIT_SECONDS))
+
+
 class ResumeHookSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=1, max=500))
     payload = fields.Raw(load_default=None, allow_none=True)
