@@ -5,6 +5,13 @@ tuple into a list would make a replayed workflow see a different value than the 
 Each such value is written as a one-key object ``{"$<tag>": ...}``; a dict whose only key
 starts with ``$`` is escaped with ``$dict``. This lives in the protocol package (no Flask) so
 the worker, the local world and the remote client encode alike.
+
+Bounds, so a stored value can always be read back: tagged JSON nests at most ``MAX_DEPTH``
+levels (a tuple or an escaped dict counts two: its tag object and what it holds), holds no
+string that UTF-8 cannot encode (a lone surrogate such as ``"\\ud800"``), and ``dumps``
+refuses text longer than ``max_bytes`` (``DEFAULT_MAX_BYTES`` unless the caller passes the
+worker's ``worker.limits.max_payload_bytes``). ``find_unstorable`` applies the first two
+rules to any decoded JSON document, which is how the worker checks request bodies.
 """
 
 from __future__ import annotations
@@ -17,12 +24,34 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+# Levels of nesting in stored (tagged) JSON: decoding one costs ~3 frames a level, far from
+# Python's recursion limit. Request bodies get less (the worker's MAX_BODY_DEPTH, 100), so
+# input accepted over HTTP still fits once wrapped and tagged.
+MAX_DEPTH = 128
+DEFAULT_MAX_BYTES = 1024 * 1024  # encoded size of one payload, unless the caller says
+_PATH_CHARS = 200  # how much of a path an error message shows
+_DEEP_PATH_CHARS = 40  # ... of the path to a too-deep value: where it starts is enough
+
 
 class PayloadError(TypeError):
     """A value cannot be stored as a workflow payload; the message names its type."""
 
 
-def _tag(value: object, path: str) -> Any:
+class PayloadTooLarge(PayloadError):
+    """The encoded value is longer than the payload limit (``size`` > ``limit`` bytes)."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes as JSON, more than the {limit} bytes a "
+                         "payload may have (worker.limits.max_payload_bytes)")
+        self.what, self.size, self.limit = what, size, limit
+
+
+def _too_deep(path: str) -> PayloadError:
+    return PayloadError(f"{shown_path(path, _DEEP_PATH_CHARS)} is nested more than {MAX_DEPTH} "
+                        "levels deep")
+
+
+def _tag(value: object, path: str, depth: int = 1) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
@@ -32,20 +61,27 @@ def _tag(value: object, path: str) -> Any:
             return {"$float": repr(value)}
         return value
     if isinstance(value, list):
-        return [_tag(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if depth > MAX_DEPTH:
+            raise _too_deep(path)
+        return [_tag(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, tuple):
-        return {"$tuple": [_tag(v, f"{path}[{i}]") for i, v in enumerate(value)]}
+        if depth + 1 > MAX_DEPTH:
+            raise _too_deep(path)
+        return {"$tuple": [_tag(v, f"{path}[{i}]", depth + 2) for i, v in enumerate(value)]}
     if isinstance(value, dict):
+        # {"$x": ...} is escaped as {"$dict": {"$x": ...}}: one level more.
+        escaped = len(value) == 1 and str(next(iter(value))).startswith("$")
+        inner = depth + 1 if escaped else depth
+        if inner > MAX_DEPTH:
+            raise _too_deep(path)
         out: dict[str, Any] = {}
         for k, v in value.items():
             if not isinstance(k, str):
                 raise PayloadError(
                     f"cannot serialise a dict key of type {type(k).__name__} at {path} "
                     "(payload dict keys must be strings)")
-            out[k] = _tag(v, f"{path}.{k}")
-        if len(out) == 1 and next(iter(out)).startswith("$"):
-            return {"$dict": out}
-        return out
+            out[k] = _tag(v, f"{path}.{k}", inner + 1)
+        return {"$dict": out} if escaped else out
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -53,7 +89,7 @@ def _tag(value: object, path: str) -> Any:
     if isinstance(value, time):
         return {"$time": value.isoformat()}
     if isinstance(value, timedelta):
-        return {"$timedelta": value.total_seconds()}
+        return {"$timedelta": _timedelta_seconds(value)}
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, uuid.UUID):
@@ -68,13 +104,35 @@ def _tag(value: object, path: str) -> Any:
                        "datetime, date, time, timedelta, bytes, UUID, Decimal and tuple)")
 
 
+def _timedelta_seconds(value: timedelta) -> float | str:
+    """A timedelta's seconds: a JSON number when the float is exact, else the exact decimal
+    as a string. A float keeps microseconds only up to about 270 years, and
+    ``timedelta.max`` in float seconds rounds up past the largest timedelta."""
+    seconds = value.total_seconds()
+    try:
+        if timedelta(seconds=seconds) == value:
+            return seconds
+    except OverflowError:
+        pass
+    micros = (value.days * 86400 + value.seconds) * 10**6 + value.microseconds
+    whole, fraction = divmod(abs(micros), 10**6)
+    return f"{'-' if micros < 0 else ''}{whole}.{fraction:06d}"
+
+
+def _timedelta(seconds: Any) -> timedelta:
+    if not isinstance(seconds, str):
+        return timedelta(seconds=seconds)
+    micros = Decimal(seconds).scaleb(6)
+    if micros != micros.to_integral_value():
+        raise ValueError("finer than a microsecond")
+    return timedelta(microseconds=int(micros))
+
+
 _UNTAG: dict[str, Callable[[Any], Any]] = {
-    "$tuple": lambda v: tuple(_untag(x) for x in v),
-    "$dict": lambda v: {k: _untag(x) for k, x in v.items()},
     "$datetime": datetime.fromisoformat,
     "$date": date.fromisoformat,
     "$time": time.fromisoformat,
-    "$timedelta": lambda v: timedelta(seconds=v),
+    "$timedelta": _timedelta,
     "$bytes": lambda v: base64.b64decode(v.encode("ascii")),
     "$uuid": uuid.UUID,
     "$decimal": Decimal,
@@ -82,12 +140,24 @@ _UNTAG: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _untag(value: Any) -> Any:
+def _untag(value: Any, depth: int = 1) -> Any:
     if isinstance(value, list):
-        return [_untag(v) for v in value]
+        if depth > MAX_DEPTH:
+            raise PayloadError(f"the value is nested more than {MAX_DEPTH} levels deep")
+        return [_untag(v, depth + 1) for v in value]
     if isinstance(value, dict):
+        if depth > MAX_DEPTH:
+            raise PayloadError(f"the value is nested more than {MAX_DEPTH} levels deep")
         if len(value) == 1:
             key = next(iter(value))
+            if key in ("$tuple", "$dict"):
+                inner = value[key]
+                if key == "$tuple" and isinstance(inner, list):
+                    return tuple(_untag(x, depth + 2) for x in inner)
+                if key == "$dict" and isinstance(inner, dict):
+                    return {k: _untag(x, depth + 2) for k, x in inner.items()}
+                raise PayloadError(f"malformed {key} value: expected "
+                                   f"{'a list' if key == '$tuple' else 'an object'}")
             decode = _UNTAG.get(key)
             if decode is not None:
                 try:
@@ -97,8 +167,54 @@ def _untag(value: Any) -> Any:
                 except Exception as exc:  # whatever a malformed tag breaks, it's bad input
                     raise PayloadError(f"malformed {key} value: {type(exc).__name__}: {exc}"
                                        ) from None
-        return {k: _untag(v) for k, v in value.items()}
+        return {k: _untag(v, depth + 1) for k, v in value.items()}
     return value
+
+
+def shown_path(path: str, limit: int = _PATH_CHARS) -> str:
+    """``path`` as an error message may show it: unencodable characters escaped, cut short."""
+    shown = path.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _storable_text(text: str) -> bool:
+    return text.isascii() or _encodable(text)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def find_unstorable(data: Any, max_depth: int = MAX_DEPTH) -> tuple[str, str] | None:
+    """The first place in decoded JSON ``data`` that cannot be stored, as (path, problem):
+    a container nested deeper than ``max_depth`` (the top level is 1), or a string or key
+    UTF-8 cannot encode (a lone surrogate, ``"\\ud800"``). None when there is none.
+
+    Paths read like ``args[0].name`` ("" is the top level); iterative, so any depth the JSON
+    parser accepted is safe to check."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 1)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, str):
+            if not _storable_text(item):
+                return shown_path(path), "holds a lone surrogate (an unpaired \\ud800-\\udfff)"
+            continue
+        if isinstance(item, dict | list) and depth > max_depth:
+            return (shown_path(path, _DEEP_PATH_CHARS),
+                    f"is nested more than {max_depth} levels deep")
+        if isinstance(item, dict):
+            for key, value in item.items():
+                child = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and not _storable_text(key):
+                    return shown_path(child), "has a name with a lone surrogate"
+                stack.append((value, child, depth + 1))
+        elif isinstance(item, list):
+            stack.extend((value, f"{path}[{i}]", depth + 1) for i, value in enumerate(item))
+    return None
 
 
 def to_jsonable(value: Any, what: str = "value") -> Any:
@@ -116,9 +232,24 @@ def from_jsonable(data: Any) -> Any:
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def dumps(value: Any, what: str = "value") -> str:
-    """Encode ``value`` as tagged JSON text."""
-    return _encode(_tag(value, what))
+def dumps(value: Any, what: str = "value", max_bytes: int | None = DEFAULT_MAX_BYTES) -> str:
+    """Encode ``value`` as tagged JSON text of at most ``max_bytes`` UTF-8 bytes (None: no
+    limit); ``PayloadTooLarge`` beyond, ``PayloadError`` for what cannot be stored at all."""
+    tagged = _tag(value, what)
+    text = _encode(tagged)
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            found = find_unstorable(tagged)
+            where = f" (at {found[0] or 'the top level'})" if found else ""
+            raise PayloadError(f"cannot store {what}: a string{where} holds a lone "
+                               "surrogate (an unpaired \\ud800-\\udfff)") from None
+    if max_bytes is not None and size > max_bytes:
+        raise PayloadTooLarge(what, size, max_bytes)
+    return text
 
 
 def loads(text: str | None) -> Any:

@@ -27,7 +27,7 @@ from workflow_studio.storage.world import (
     steps,
     waits,
 )
-from workflow_studio.worker.context import start_refused
+from workflow_studio.worker.context import start_refused, state
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.proxy import pages
 
@@ -49,7 +49,10 @@ def _conflict(message: str) -> ApiError:
 
 def _payload_json(data: dict[str, Any], name: str) -> str:
     try:
-        return payloads.dumps(payloads.from_jsonable(data.get(name)), name)
+        return payloads.dumps(payloads.from_jsonable(data.get(name)), name,
+                              state().settings.max_payload_bytes)
+    except payloads.PayloadTooLarge as exc:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"eventData.{exc}") from None
     except (ValueError, TypeError, KeyError, payloads.PayloadError) as exc:
         raise _bad(f"eventData.{name} holds an invalid tagged value: {exc}") from None
 

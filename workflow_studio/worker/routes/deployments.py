@@ -39,6 +39,7 @@ from workflow_studio.worker.deployments.verify import (
 )
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import query_args
+from workflow_studio.worker.limits import MALFORMED_BODY, body_limit
 from workflow_studio.worker.schemas.deployments import (
     DeploymentListQuerySchema,
     DeploymentSettingsSchema,
@@ -49,6 +50,7 @@ bp = Blueprint("deployments", __name__)
 _settings_schema = DeploymentSettingsSchema()
 _list_query = DeploymentListQuerySchema()
 _SETTING_FIELDS = ("concurrency", "stepTimeout", "defaultRetries")
+UPLOAD_OVERHEAD = MAX_MANIFEST_BYTES + 64 * 1024  # the manifest, settings and multipart framing
 
 
 def deployment_json(row: dict[str, Any], active_id: str | None) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def _parse_upload(base: Path) -> tuple[MultiDict[str, str], MultiDict[str, FileS
         raise ApiError(ErrorCode.INVALID_ARTIFACT,
                        "Send the upload as multipart/form-data with the parts 'manifest' and "
                        f"'artifact' (got {request.mimetype or 'no content type'}).")
-    limit = state().settings.max_artifact_bytes + MAX_MANIFEST_BYTES + 64 * 1024
+    limit = state().settings.max_artifact_bytes + UPLOAD_OVERHEAD
 
     def spool(*_: Any, **__: Any) -> IO[bytes]:
         return tempfile.TemporaryFile(dir=base)  # type: ignore[return-value]
@@ -107,7 +109,7 @@ def _parse_upload(base: Path) -> tuple[MultiDict[str, str], MultiDict[str, FileS
     except RequestEntityTooLarge:
         raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
                        f"The upload is larger than this worker accepts ({limit} bytes).") from None
-    except ValueError as exc:
+    except (ValueError, *MALFORMED_BODY) as exc:
         raise ApiError(ErrorCode.INVALID_ARTIFACT,
                        f"The multipart body cannot be parsed: {exc}") from None
     return form, files
@@ -138,6 +140,7 @@ def _upload_settings(form: MultiDict[str, str]) -> dict[str, Any]:
 
 @bp.post("/v1/deployments")
 @requires(Scope.DEPLOY_WRITE)
+@body_limit("max_artifact_bytes", UPLOAD_OVERHEAD)
 def upload_deployment() -> Any:
     settings = state().settings
     base = Path(settings.artifact_path)
@@ -190,11 +193,13 @@ def activate_deployment(deployment_id: str) -> Any:
         root = ensure_unpacked(settings.artifact_path, row["id"],
                                database_fetcher(state().db, settings))
         manifest = read_unpacked_manifest(root)
-        prove_importable(root / "src", manifest, settings.activation_timeout)
+        prove_importable(root / "src", manifest, settings.activation_timeout,
+                         settings.env_passthrough)
     except (DeploymentLoadError, ActivationError) as exc:
-        raise ApiError(ErrorCode.ACTIVATION_FAILED,
-                       f"Deployment {row['id']} (version {row['version']}) cannot be "
-                       f"activated; the active pointer did not move: {exc}",
+        # The text comes from the uploaded code: bounded, and no secret value in it.
+        message = (f"Deployment {row['id']} (version {row['version']}) cannot be "
+                   f"activated; the active pointer did not move: {exc}")
+        raise ApiError(ErrorCode.ACTIVATION_FAILED, state().runtime.redactor.text(message),
                        deploymentId=row["id"]) from None
     return _active_json(repo.activate(conn(), row["id"], g.get("key_id")))
 

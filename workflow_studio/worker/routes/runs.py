@@ -24,7 +24,7 @@ from workflow_studio.storage.world import WorldConflict, events, runs, steps, st
 from workflow_studio.worker import auditing
 from workflow_studio.worker.context import conn, run_or_404, runtime, start_refused, state
 from workflow_studio.worker.errors import ApiError
-from workflow_studio.worker.http import json_body, parsed_json, query_args
+from workflow_studio.worker.http import has_body, json_body, parsed_json, query_args
 from workflow_studio.worker.schemas.runs import (
     GetRunQuerySchema,
     ListRunsQuerySchema,
@@ -70,7 +70,7 @@ def _trigger_body() -> dict[str, Any]:
     """The trigger's body. A well-formed body (the hot path) is checked by hand, which is
     several times cheaper than the schema; anything else goes through the schema, so errors
     read exactly as before."""
-    data = parsed_json() if request.is_json and request.content_length else None
+    data = parsed_json() if request.is_json and has_body() else None
     if (isinstance(data, dict) and data.keys() <= _TRIGGER_FIELDS
             and isinstance(name := data.get("workflowName"), str) and 0 < len(name) <= 200
             and isinstance(args := data.get("args", []), list)
@@ -211,7 +211,10 @@ def resume_hook() -> Any:
     data = json_body(_resume)
     try:
         payload = payloads.from_jsonable(data["payload"])
-        hook = service.resume_hook(conn(), data["token"], payload)
+        hook = service.resume_hook(conn(), data["token"], payload,
+                                   state().settings.max_payload_bytes)
+    except payloads.PayloadTooLarge as exc:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"payload: {exc}") from None
     except payloads.PayloadError as exc:
         raise ApiError(ErrorCode.INVALID_REQUEST, f"payload: {exc}") from None
     except service.HookNotFound:

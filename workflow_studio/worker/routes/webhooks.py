@@ -6,6 +6,11 @@ the credential.
 secret from ``worker.webhooks``, records the delivery id (a replay answers
 ``{"duplicate": true}``), then calls ``on_webhook(provider, event)`` in the same transaction.
 ``POST /v1/hooks/<signed token>`` resumes the hook with the body (JSON, else text).
+
+Neither reads a body before checking what it can without it: the provider is configured
+and its signature headers are present and fresh, or the hook token's signature holds. The
+body is then read up to ``worker.limits.max_webhook_bytes`` (``limits``: a larger
+Content-Length is refused unread, a chunked body is cut off at the cap).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, g, request
 
+from workflow_studio.compute import payloads
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.config.settings import ConfigError, resolve_callable
 from workflow_studio.engine import service
@@ -24,9 +30,10 @@ from workflow_studio.storage.world import WorldConflict
 from workflow_studio.worker.context import conn, runtime, state
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import parsed_json
+from workflow_studio.worker.limits import body_limit, read_body
 from workflow_studio.worker.security import public
 from workflow_studio.worker.webhooks.dispatch import WebhookEvent
-from workflow_studio.worker.webhooks.signatures import VERIFIERS, SignatureError
+from workflow_studio.worker.webhooks.signatures import VERIFIERS, SignatureError, check_headers
 from workflow_studio.worker.webhooks.tokens import (
     EXTENSION,
     InvalidToken,
@@ -37,7 +44,6 @@ from workflow_studio.worker.webhooks.tokens import (
 
 bp = Blueprint("webhooks", __name__)
 log = logging.getLogger("workflow_studio.webhooks")
-MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 _HANDLER = "workflow_studio.on_webhook"
 
 
@@ -47,16 +53,15 @@ def init_app(app: Flask) -> None:
     settings = worker.settings
     secret = ServerSecret(settings.secret_key, worker.db)
     app.extensions[EXTENSION] = secret
-    worker.db.on_ready(secret.load)  # load (or create) it with the first connection
+    # Load (or create) it with the first connection; no error text the API shows holds it.
+    worker.db.on_ready(lambda conn: worker.runtime.redactor.add(secret.load(conn)))
     base = settings.public_base_url or f"http://127.0.0.1:{settings.port}"
     worker.runtime.hook_url = lambda token: hook_url(base, secret.sign_hook_token(token))
 
 
 def _raw_body() -> bytes:
-    if (request.content_length or 0) > MAX_WEBHOOK_BYTES:
-        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE,
-                       f"Webhook bodies are limited to {MAX_WEBHOOK_BYTES} bytes.")
-    return request.get_data(cache=True)
+    """The body, read through the route's cap (413 ``payload_too_large`` past it)."""
+    return read_body()
 
 
 def _handler() -> Any:
@@ -119,21 +124,24 @@ def _first_delivery(c: Any, provider: str, delivery_id: str, body: bytes) -> boo
 
 @bp.post("/v1/webhooks/<provider>")
 @public
+@body_limit("max_webhook_bytes")
 def receive(provider: str) -> Any:
     secret = state().settings.webhooks.get(provider, {}).get("secret")
     verifier = VERIFIERS.get(provider)
     if verifier is None or not secret:
         raise ApiError(ErrorCode.NOT_FOUND,
                        f"No webhook provider {provider!r} is configured on this worker.")
-    body = _raw_body()
     try:
+        check_headers(provider, request.headers)  # before a byte of the body is read
+        body = _raw_body()
         delivery_id = verifier(secret, body, request.headers)
     except SignatureError as exc:
         raise ApiError(ErrorCode.INVALID_SIGNATURE,
                        f"The {provider} signature is not valid: {exc}.") from None
     handler = _handler()
     c = conn()
-    event = WebhookEvent(c, provider, delivery_id, body, request.headers)
+    event = WebhookEvent(c, provider, delivery_id, body, request.headers,
+                         state().settings.max_payload_bytes)
     result: Any = None
     with c.transaction():
         if not _first_delivery(c, provider, delivery_id, body):
@@ -161,6 +169,7 @@ def receive(provider: str) -> Any:
 
 @bp.post("/v1/hooks/<signed>")
 @public
+@body_limit("max_webhook_bytes")
 def resume_webhook(signed: str) -> Any:
     try:
         token = server_secret().unsign_hook_token(signed)
@@ -173,7 +182,13 @@ def resume_webhook(signed: str) -> Any:
         if payload is None:
             payload = body.decode("utf-8", errors="replace")
     try:
-        hook = service.resume_hook(conn(), token, payload)
+        hook = service.resume_hook(conn(), token, payload, state().settings.max_payload_bytes)
+    except payloads.PayloadTooLarge as exc:
+        raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, f"The body as a hook payload: {exc}"
+                       ) from None
+    except payloads.PayloadError as exc:
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"The body as a hook payload: {exc}"
+                       ) from None
     except service.HookNotFound:
         raise ApiError(ErrorCode.NOT_FOUND,
                        "This webhook is no longer waiting (its run finished).") from None

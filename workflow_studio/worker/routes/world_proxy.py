@@ -26,7 +26,7 @@ from workflow_studio.storage.world import (
     steps,
     streams,
 )
-from workflow_studio.worker.context import conn, run_or_404, runtime
+from workflow_studio.worker.context import conn, run_or_404, runtime, state
 from workflow_studio.worker.errors import ApiError
 from workflow_studio.worker.http import json_body, query_args
 from workflow_studio.worker.proxy import events as proxy_events
@@ -251,9 +251,12 @@ def stream_write() -> Any:
     with c.transaction():
         run_or_404(data["runId"])
         _open_stream(data["runId"], data["name"])
+        limit = state().settings.max_payload_bytes
         for chunk in chunks:
             try:
-                chunk_json = payloads.dumps(payloads.from_jsonable(chunk), "chunk")
+                chunk_json = payloads.dumps(payloads.from_jsonable(chunk), "chunk", limit)
+            except payloads.PayloadTooLarge as exc:
+                raise ApiError(ErrorCode.PAYLOAD_TOO_LARGE, str(exc)) from None
             except (ValueError, TypeError, KeyError, payloads.PayloadError) as exc:
                 raise ApiError(ErrorCode.INVALID_REQUEST,
                                f"chunk holds an invalid tagged value: {exc}") from None

@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from workflow_studio.compute import payloads
 from workflow_studio.engine import render, service
 from workflow_studio.engine import runs as starts
 from workflow_studio.storage.base import Connection
@@ -23,8 +24,10 @@ class WebhookEvent:
     """One verified delivery. ``json`` is the parsed body (None if it is not JSON)."""
 
     def __init__(self, conn: Connection, provider: str, delivery_id: str, body: bytes,
-                 headers: Mapping[str, str]) -> None:
+                 headers: Mapping[str, str],
+                 max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES) -> None:
         self._conn = conn
+        self._max_payload_bytes = max_payload_bytes
         self.provider, self.delivery_id, self.body = provider, delivery_id, body
         self.headers = dict(headers)
         self.started: list[str] = []
@@ -49,7 +52,8 @@ class WebhookEvent:
                                                 deployment=deployment_id,
                                                 trigger_type="webhook")
         try:
-            row = starts.start_run(self._conn, request).run
+            row = starts.start_run(self._conn, request,
+                                   max_payload_bytes=self._max_payload_bytes).run
         except starts.StartRefused as exc:
             raise start_refused(exc) from None
         self.started.append(row["id"])
@@ -58,7 +62,7 @@ class WebhookEvent:
     def resume_hook(self, token: str, payload: Any = None) -> dict[str, Any] | None:
         """Deliver ``payload`` to the live hook ``token``; None when no hook waits on it."""
         try:
-            hook = service.resume_hook(self._conn, token, payload)
+            hook = service.resume_hook(self._conn, token, payload, self._max_payload_bytes)
         except service.HookNotFound:
             return None
         self.resumed.append(hook["run_id"])

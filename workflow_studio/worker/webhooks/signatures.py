@@ -2,7 +2,9 @@
 
 Each verifier returns the delivery id used for de-duplication, or raises
 ``SignatureError`` with a reason safe to show the sender. Timestamps are checked against a
-tolerance so a captured delivery cannot be replayed later.
+tolerance so a captured delivery cannot be replayed later. ``check_headers`` is what can be
+refused before the body is read (a missing signature header, a stale timestamp), so an
+unsigned delivery costs the worker its headers, not its body.
 """
 
 from __future__ import annotations
@@ -110,6 +112,36 @@ def verify_hmac(secret: str, body: bytes, headers: Mapping[str, str],
     if not hmac.compare_digest(given.lower().encode(), expected.encode()):
         raise SignatureError("signature does not match")
     return headers.get("X-Delivery-Id") or hashlib.sha256(body).hexdigest()
+
+
+_REQUIRED_HEADERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "github": ("X-Hub-Signature-256",),
+    "stripe": ("Stripe-Signature",),
+    "standard": ("webhook-id", "webhook-timestamp", "webhook-signature"),
+    "hmac": ("X-Signature",),
+})
+
+
+def _fresh(raw: str, tolerance: int, now: float | None, header: str) -> None:
+    try:
+        timestamp = int(raw)
+    except ValueError:
+        raise SignatureError(f"{header} has no integer timestamp") from None
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        raise SignatureError("timestamp outside the tolerance")
+
+
+def check_headers(provider: str, headers: Mapping[str, str], now: float | None = None) -> None:
+    """Refuse, from its headers alone, a delivery ``provider``'s verifier would refuse
+    anyway: a signature header missing, or a signed timestamp outside the tolerance."""
+    for name in _REQUIRED_HEADERS.get(provider, ()):
+        _header(headers, name)
+    if provider == "standard":
+        _fresh(headers["webhook-timestamp"], STANDARD_TOLERANCE, now, "webhook-timestamp")
+    elif provider == "stripe":
+        items = (item.strip().partition("=") for item in headers["Stripe-Signature"].split(","))
+        stamp = next((value for key, _, value in items if key == "t"), "")
+        _fresh(stamp, STRIPE_TOLERANCE, now, "Stripe-Signature")
 
 
 Verifier = Callable[..., str]
