@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,11 @@ class CollectError(Exception):
 
 
 def run_collect(root: str | Path, modules: list[str] | tuple[str, ...],
-                timeout: float | None = None) -> dict[str, Any]:
-    """Run the collector in a clean child interpreter; raise ``CollectError`` on failure."""
+                timeout: float | None = None,
+                env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Run the collector in a clean child interpreter; raise ``CollectError`` on failure.
+    ``env`` is the child's whole environment (the worker's activation check passes a minimal
+    one); ``None`` inherits this process's, as a local build does."""
     # -I: no PYTHONPATH, user site or cwd; the running workflow_studio is appended so a
     # source checkout works too. Equivalent to `python -I -B -m workflow_studio.builder.collect`.
     package_parent = str(Path(__file__).resolve().parents[2])
@@ -98,7 +102,8 @@ def run_collect(root: str | Path, modules: list[str] | tuple[str, ...],
     argv = [sys.executable, "-I", "-B", "-c", bootstrap, str(root), *modules]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False,
-                              cwd=str(root), stdin=subprocess.DEVNULL)
+                              cwd=str(root), stdin=subprocess.DEVNULL,
+                              env=None if env is None else dict(env))
     except subprocess.TimeoutExpired:
         raise CollectError(f"importing {', '.join(modules)} did not finish within "
                            f"{timeout:g} s", kind="Timeout") from None

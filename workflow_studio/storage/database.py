@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -180,10 +180,23 @@ def _quietly_close(conn: Connection) -> None:
         conn.close()
 
 
-def open_database(settings: DatabaseSettings, migrate: bool = True) -> Database:
+def open_database(settings: DatabaseSettings, migrate: bool = True,
+                  environ: Mapping[str, str] | None = None) -> Database:
     """PostgreSQL when the settings name a URL, else the SQLite file. ``migrate=False`` for
-    short-lived handles on a schema the workers already migrated (gunicorn's master)."""
+    short-lived handles on a schema the workers already migrated (gunicorn's master).
+
+    ``environ``: libpq's ``PGPASSWORD`` there becomes part of the connection string (unless
+    the URL has a password of its own), for a process that takes it out of ``os.environ``
+    after this (a worker does, before user code runs) and connects later, lazily."""
     if settings.postgres_url:
-        return Database(settings.postgres_url, dialect="postgres",
-                        schema=settings.postgres_schema, migrate=migrate)
+        target = settings.postgres_url
+        password = (environ or {}).get("PGPASSWORD", "")
+        if password:
+            import psycopg
+            from psycopg.conninfo import conninfo_to_dict, make_conninfo
+            with contextlib.suppress(psycopg.Error):  # a bad URL fails when it connects
+                if "password" not in conninfo_to_dict(target):
+                    target = make_conninfo(target, password=password)
+        return Database(target, dialect="postgres", schema=settings.postgres_schema,
+                        migrate=migrate)
     return Database(settings.sqlite_file, migrate=migrate)
