@@ -34,8 +34,10 @@ def test_every_route_needs_world_proxy(client: Any, admin_headers: dict[str, str
     reader = client.post("/v1/keys", json={"name": "r", "scopes": ["runs:read", "runs:write",
                                                                   "trigger:write"]},
                          headers=admin_headers).get_json()["secret"]
-    for method, path in ROUTES:
-        anonymous = client.open(path, method=method, json={})
+    for n, (method, path) in enumerate(ROUTES):
+        # Each from its own address: 20 failed authentications a minute throttle one.
+        anonymous = client.open(path, method=method, json={},
+                                environ_base={"REMOTE_ADDR": f"192.0.2.{n}"})
         assert (anonymous.status_code, anonymous.get_json()["code"]) == (401, "unauthorized")
         denied = client.open(path, method=method, json={},
                              headers={"Authorization": f"Bearer {reader}"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
@@ -85,16 +86,27 @@ def sync_seeds(conn: Connection, seeds: list[tuple[str, str, tuple[str, ...], in
     return stale
 
 
-def authenticate(conn: Connection, secret: str) -> Row | None:
-    """The live key whose secret this is, or None. Hashes are compared in constant time."""
+def authenticate(conn: Connection, secret: str,
+                 failures: tuple[Sequence[str], int] | None = None) -> Row | None:
+    """The live key whose secret this is, or None. Hashes are compared in constant time.
+
+    ``failures`` (buckets, window start): the row also carries ``auth_failures``, the most
+    failed authentications of those buckets in that window (``storage.ratelimit``), read in
+    the same statement, so the throttle costs an authenticated request no round trip."""
     digest = hash_key(secret)
-    row = conn.query_one(
-        "SELECT id, name, key_hash, scopes, rate_limit_per_minute, last_used_at, revoked_at"
-        " FROM api_keys WHERE key_hash = ?",
-        (digest,),
-    )
+    columns = "id, name, key_hash, scopes, rate_limit_per_minute, last_used_at, revoked_at"
+    params: list[object] = [digest]
+    if failures is not None:
+        buckets, window_start = failures
+        marks = ", ".join("?" * len(buckets))
+        columns += (", (SELECT MAX(count) FROM auth_failure_windows WHERE window_start = ?"
+                    f" AND bucket IN ({marks})) AS auth_failures")
+        params = [window_start, *buckets, digest]
+    row = conn.query_one(f"SELECT {columns} FROM api_keys WHERE key_hash = ?", params)
     if row is None or not hmac.compare_digest(row["key_hash"], digest) or row["revoked_at"]:
         return None
+    if failures is not None:
+        row["auth_failures"] = int(row["auth_failures"] or 0)
     return row
 
 

@@ -8,6 +8,9 @@ to the ``SqliteFile`` a connection shares with the process's other connections t
 journal the pages they touch so they can roll back alone. By default that journal is a
 temporary file, which cost half of a worker's write syscalls under load; it only ever
 serves a rollback inside the open transaction, so memory is enough.
+
+``journal_size_limit``: a WAL that was started over is cut back to ``JOURNAL_SIZE_LIMIT``
+by the first commit after the restart (``sqlite_file.py`` says why that size).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from workflow_studio.storage.base import (
     Params,
     Row,
 )
-from workflow_studio.storage.sqlite_file import BACKSTOP_PAGES, SqliteFile
+from workflow_studio.storage.sqlite_file import BACKSTOP_PAGES, JOURNAL_SIZE_LIMIT, SqliteFile
 
 _UNAVAILABLE = ("locked", "unable to open", "disk", "readonly")
 MAX_VARIABLES = 32_000  # per statement (SQLite >= 3.32 allows 32,766)
@@ -50,7 +53,8 @@ class SqliteConnection(JoinedTransactions):
                                          timeout=busy_timeout_ms / 1000)
             self._conn.row_factory = sqlite3.Row
             for pragma in (f"busy_timeout = {busy_timeout_ms}", "foreign_keys = ON",
-                           "synchronous = NORMAL", "temp_store = MEMORY"):
+                           "synchronous = NORMAL", "temp_store = MEMORY",
+                           f"journal_size_limit = {JOURNAL_SIZE_LIMIT}"):
                 self._conn.execute(f"PRAGMA {pragma}")
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {path}: {exc}") from exc
@@ -133,6 +137,12 @@ class SqliteConnection(JoinedTransactions):
         finally:
             if locked and fd is not None:
                 self._file.writers.release(fd)
+
+    def hold_positions(self, table: str) -> None:
+        """Nothing to do: the one writer takes positions in commit order."""
+
+    def settled_position(self, table: str) -> int | None:
+        return None
 
     def lock(self, name: str) -> None:
         """Nothing to do: BEGIN IMMEDIATE already holds the database's one write lock."""

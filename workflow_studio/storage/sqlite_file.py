@@ -29,6 +29,18 @@ lock held (4-13 ms: W2's p99). So once the WAL passes ``RESTART_PAGES``, the che
 catches up without the lock, then holds the writer queue's ``flock`` for one last pass over
 the few frames appended meanwhile; the next writer then starts the WAL over.
 
+Keeping the WAL file small: starting over reuses the file, it does not shrink it, so a WAL
+that once grew (readers kept a checkpoint from finishing; the backstop) stayed that size.
+Two things bound it. Every connection sets ``journal_size_limit`` to
+``JOURNAL_SIZE_LIMIT``: the first commit after a restart cuts the file back to it. The
+limit is above what one restart cycle writes (``RESTART_PAGES`` frames and the catch-up
+passes' appends, ~35 MB), so steady load never pays that truncation inside a commit. And
+once the WAL file has not changed for ``IDLE_TRUNCATE_AFTER`` s (its size and mtime, so
+commits of every process count), the checkpointer runs one ``TRUNCATE`` checkpoint under
+the writer queue's ``flock``: the WAL goes back to zero bytes while nobody writes. It waits
+at most ``TRUNCATE_BUSY_MS`` for readers; a busy attempt is retried after the next idle
+period.
+
 Nothing here is module state: a ``SqliteFile`` belongs to one ``Database`` in one process
 (the ``Database`` makes a fresh one after a fork, whose child inherits no thread).
 """
@@ -40,6 +52,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 
 CHECKPOINT_INTERVAL = 0.1
 # Two wal-index hash blocks (a reader looks a page up in each, newest first): ~32 MB.
@@ -47,6 +60,9 @@ RESTART_PAGES = 8192
 FINAL_PASS_PAGES = 256  # catch up unlocked until a pass finds at most this many new frames
 CATCH_UP_PASSES = 4
 BACKSTOP_PAGES = 20_000  # ~80 MB of WAL: commits checkpoint only if the thread falls behind
+JOURNAL_SIZE_LIMIT = 40 * 1024 * 1024  # bytes a restarted WAL is cut back to
+IDLE_TRUNCATE_AFTER = 2.0  # seconds without a WAL write before it is truncated
+TRUNCATE_BUSY_MS = 20  # how long the truncating checkpoint waits for readers
 
 
 class WriterQueue:
@@ -116,9 +132,18 @@ class BackgroundCheckpoints:
 
     def _loop(self, stop: threading.Event) -> None:
         checkpointer: _Checkpointer | None = None
+        idle = _IdleWal(f"{self.path}-wal")
         try:
             while not stop.wait(CHECKPOINT_INTERVAL):
                 if not self.dirty:
+                    if idle.due():
+                        try:
+                            if checkpointer is None:
+                                checkpointer = _Checkpointer(self.path, self._writers)
+                            checkpointer.truncate()
+                        except sqlite3.Error:
+                            pass
+                        idle.tried()
                     continue
                 self.dirty = False
                 try:
@@ -132,11 +157,37 @@ class BackgroundCheckpoints:
                 checkpointer.close()
 
 
+class _IdleWal:
+    """Whether the WAL file has had no write, by any process, for ``IDLE_TRUNCATE_AFTER``
+    s and is not empty: then it is worth truncating."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._since = time.monotonic()
+
+    def due(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        seen = (st.st_ino, st.st_size, st.st_mtime_ns)
+        if seen != self._seen:
+            self._seen, self._since = seen, time.monotonic()
+            return False
+        return st.st_size > 0 and time.monotonic() - self._since >= IDLE_TRUNCATE_AFTER
+
+    def tried(self) -> None:
+        """An attempt was made: the next one waits for another idle period."""
+        self._seen = None
+
+
 class _Checkpointer:
     """The checkpoint thread's own connection and writer-queue lock file."""
 
     def __init__(self, path: str, writers: WriterQueue) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                    timeout=TRUNCATE_BUSY_MS / 1000)
         self.lock_fd = writers.open()
 
     def _pass(self) -> tuple[bool, int]:
@@ -160,6 +211,18 @@ class _Checkpointer:
             self._pass()  # no writer appends meanwhile: every frame ends up checkpointed
         finally:
             fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+    def truncate(self) -> bool:
+        """Checkpoint everything and truncate the WAL to zero bytes, holding the writer
+        queue (cooperating writers wait; none was writing); True if it was truncated."""
+        if self.lock_fd is not None:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        try:
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            if self.lock_fd is not None:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+        return not busy
 
     def close(self) -> None:
         self.conn.close()

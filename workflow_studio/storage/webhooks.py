@@ -1,4 +1,5 @@
-"""Webhook deliveries (de-duplication) and the worker's generated secret.
+"""Webhook deliveries (de-duplication, purged after the audit retention) and the worker's
+generated secret.
 
 A delivery row is inserted in the same transaction as the handler's writes, so a delivery
 whose handler failed leaves no row and the provider's retry is handled; a replayed one hits
@@ -43,3 +44,18 @@ def server_secret(conn: Connection) -> str:
                              (SERVER_SECRET,))
     assert row is not None
     return str(row["secret"])
+
+
+def purge_deliveries_before(conn: Connection, before: int, limit: int) -> int:
+    """Delete up to ``limit`` delivery records received before ``before`` (ms).
+
+    A purged delivery is no longer recognised as a replay. Providers stop retrying long
+    before any sensible retention, and Stripe and Standard Webhooks signatures carry a
+    timestamp the worker refuses after 5 minutes; GitHub and generic HMAC signatures do
+    not, so for them the retention is also how old a captured delivery may be and still
+    be refused."""
+    with conn.transaction():
+        return conn.execute(
+            "DELETE FROM webhook_deliveries WHERE (provider, delivery_id) IN (SELECT"
+            " provider, delivery_id FROM webhook_deliveries WHERE received_at < ?"
+            " ORDER BY received_at LIMIT ?)", (before, limit))
