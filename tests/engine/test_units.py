@@ -109,7 +109,7 @@ def test_child_exit_releases_a_dead_process_claims(tmp_path: Path, conn, backend
     with conn.transaction():
         assert queue.release_owner(conn, "host-a", 4242) == 1
     assert _claim(conn, pid=5) is not None
-    assert release_dead_worker(settings, 999_999) == 0
+    assert release_dead_worker(settings, "host-a", 999_999) == 0
 
 
 @pytest.mark.both_backends

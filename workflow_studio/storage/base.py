@@ -76,6 +76,18 @@ class Connection(Protocol):
         """
         ...
 
+    def hold_positions(self, table: str) -> None:
+        """This transaction is about to take positions of ``table`` (events, stream chunks):
+        until it ends, readers page no further than the positions it may take
+        (``settled_position``). No-op where the positions are taken in commit order."""
+        ...
+
+    def settled_position(self, table: str) -> int | None:
+        """The highest position of ``table`` a reader may page up to: no transaction still
+        open can commit a position at or below it. None: no bound (SQLite's one writer
+        takes positions in commit order)."""
+        ...
+
     def create_schema(self) -> None:
         """Create the schema the connection works in if it is missing (PostgreSQL; a SQLite
         file is its own schema). The migrations call it, under their lock."""

@@ -7,9 +7,11 @@ call raises ``DatabaseUnavailable`` so routes answer 503 and background loops ba
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from types import MappingProxyType
 
 import psycopg
 from psycopg import sql as pgsql
@@ -55,6 +57,34 @@ def to_pg(sql: str) -> str:
     return _PLACEHOLDER.sub("%s", sql.replace("%", "%%"))
 
 
+# Commit-order-safe positions. An IDENTITY value is taken at INSERT, so two transactions
+# can commit positions out of order: a reader paging "after position N" would step past a
+# lower position that commits a moment later. So a transaction that takes positions of a
+# table first takes a shared advisory lock keyed by the table's sequence value *before*
+# its own INSERTs (its positions will be above that key); it holds it until it ends.
+# A reader reads the sequence's last value L, then the smallest key K still held: every
+# position at or below min(L, K) was taken by a transaction that has ended. The key is two
+# int4 halves (the single-bigint form, objsubid 1, is the app's other advisory locks): the
+# first carries a 15-bit tag of (schema, table) in its high half and the position's bits
+# 31-46, the second bits 0-30, so positions are bounded by 2**47 (1.4e14) per table.
+_POSITION_SEQUENCES = MappingProxyType({"workflow_events": "workflow_events_position_seq",
+                                        "stream_chunks": "stream_chunks_position_seq"})
+_TAKEN = "(CASE WHEN is_called THEN last_value ELSE last_value - 1 END)"  # the last one taken
+_HOLD_POSITIONS = (
+    f"SELECT pg_advisory_xact_lock_shared((?::int << 16) | ({_TAKEN} >> 31)::int,"
+    f" ({_TAKEN} & 2147483647)::int) IS NULL AS held FROM {{sequence}}")
+_HELD_KEYS = (
+    "SELECT MIN(((classid::bigint & 65535) << 31) | objid::bigint) AS low FROM pg_locks"
+    " WHERE locktype = 'advisory' AND objsubid = 2 AND classid::bigint >> 16 = ?::int"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+
+
+@functools.lru_cache(maxsize=64)
+def _position_tag(schema: str, table: str) -> int:
+    """15 bits naming (schema, table), so other schemas' writers do not hold ours back."""
+    return int.from_bytes(hashlib.sha256(f"{schema}.{table}".encode()).digest()[:2]) >> 1
+
+
 class PostgresConnection(JoinedTransactions):
     """psycopg in autocommit mode, rows as dicts; ``transaction()`` is psycopg's."""
 
@@ -71,6 +101,7 @@ class PostgresConnection(JoinedTransactions):
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         self._depth = 0
+        self._holding: set[str] = set()  # tables whose positions this transaction holds
 
     @property
     def broken(self) -> bool:
@@ -141,11 +172,33 @@ class PostgresConnection(JoinedTransactions):
                 yield self
             return
         self._depth = 1
+        self._holding.clear()
         try:
             with self._translated(), self._conn.transaction():
                 yield self
         finally:
             self._depth = 0
+            self._holding.clear()
+
+    def hold_positions(self, table: str) -> None:
+        if table in self._holding:
+            return
+        if not self._depth:
+            raise RuntimeError(f"positions of {table} taken outside a transaction")
+        self.query_one(_HOLD_POSITIONS.format(sequence=_POSITION_SEQUENCES[table]),
+                       (_position_tag(self.schema, table),))
+        self._holding.add(table)
+
+    def settled_position(self, table: str) -> int | None:
+        """Read in this order (see ``_HOLD_POSITIONS``): the sequence first, then the keys;
+        the caller's next statement then sees every position at or below the answer."""
+        last = self.query_one(
+            f"SELECT {_TAKEN} AS last_value FROM {_POSITION_SEQUENCES[table]}")
+        held = self.query_one(_HELD_KEYS, (_position_tag(self.schema, table),))
+        bound = int(last["last_value"]) if last else 0
+        if held and held["low"] is not None:
+            bound = min(bound, int(held["low"]))
+        return bound
 
     def lock(self, name: str) -> None:
         self.query_one("SELECT pg_advisory_xact_lock(hashtextextended(?, 0)) AS locked",

@@ -11,7 +11,7 @@ runs without waiting for the lease to expire.
 from __future__ import annotations
 
 import logging
-import socket
+from collections.abc import Mapping
 
 from flask import Flask
 
@@ -26,8 +26,9 @@ from workflow_studio.worker.context import EXTENSION, WorkerState
 log = logging.getLogger("workflow_studio.engine")
 
 
-def start_for_app(app: Flask) -> Executor:
-    """Start this process's executor for the worker app (idempotent)."""
+def start_for_app(app: Flask, node: str | None = None) -> Executor:
+    """Start this process's executor for the worker app (idempotent); its claims are owned
+    by (``node``, pid)."""
     worker: WorkerState = app.extensions[EXTENSION]
     runtime = worker.runtime
     if runtime.executor is not None:
@@ -45,7 +46,7 @@ def start_for_app(app: Flask) -> Executor:
 
     executor = Executor(runtime, lambda deployment_id: loader.load(deployment_id).registry,
                         slots=settings.executor_slots, lease_seconds=settings.lease_seconds,
-                        step_timeout=step_timeout, name="executor")
+                        step_timeout=step_timeout, name="executor", node=node)
     runtime.install(executor)
     executor.start()
     return executor
@@ -55,13 +56,17 @@ def stop_for_app(app: Flask, timeout: float) -> None:
     app.extensions[EXTENSION].runtime.stop(timeout)
 
 
-def release_dead_worker(settings: Settings, pid: int) -> int:
-    """Release the claims of worker process ``pid`` (on this host); returns how many."""
-    db = open_database(settings, migrate=False)  # its workers migrated it: no round trips
+def release_dead_worker(settings: Settings, node: str, pid: int,
+                        environ: Mapping[str, str] | None = None) -> int:
+    """Release the claims of worker process ``pid`` of ``node`` (this master's processes);
+    returns how many."""
+    # Its workers migrated it: no round trips. ``environ`` has what the master took out of
+    # os.environ (PGPASSWORD).
+    db = open_database(settings, migrate=False, environ=environ)
     try:
         conn = db.connection()
         with conn.transaction():
-            released = queue.release_owner(conn, socket.gethostname(), pid)
+            released = queue.release_owner(conn, node, pid)
     finally:
         db.close()
     if released:

@@ -14,6 +14,7 @@ from workflow_studio.compute.ids import new_id
 from workflow_studio.storage.base import Connection, IntegrityError, Params, Row
 from workflow_studio.storage.world import WorldConflict
 
+TABLE = "workflow_events"
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # made once, not per event
 EventRow = tuple[str, str, str | None, object, int]  # run_id, type, correlation id, payload, at
 
@@ -33,6 +34,7 @@ def append(conn: Connection, run_id: str, event_type: str, correlation_id: str |
            payload: object = None, at: int | None = None) -> str:
     """Append one event; returns its id. Call inside the entity's transaction."""
     event_id = new_id("evnt")
+    conn.hold_positions(TABLE)
     try:
         conn.execute(
             "INSERT INTO workflow_events (id, run_id, event_type, correlation_id, payload_json,"
@@ -59,6 +61,7 @@ _INSERT = ("INSERT INTO workflow_events (id, run_id, event_type, correlation_id,
 
 
 def execute_prepared(conn: Connection, statement: tuple[str, Sequence[Params]]) -> None:
+    conn.hold_positions(TABLE)
     try:
         conn.insert_many(*statement)
     except IntegrityError as exc:
@@ -76,17 +79,27 @@ def _public(row: Row) -> Row:
     return row
 
 
+def settled(conn: Connection) -> tuple[str, tuple[int, ...]]:
+    """A condition (and its parameter) for readers: only positions no open transaction can
+    still commit below, so a cursor never steps past an event that commits a moment late
+    (see ``Connection.settled_position``). Empty where positions come in commit order."""
+    bound = conn.settled_position(TABLE)
+    return ("", ()) if bound is None else (" AND position <= ?", (bound,))
+
+
 def list_for_run(conn: Connection, run_id: str, after: int = 0, limit: int = 1000) -> list[Row]:
+    condition, bound = settled(conn)
     rows = conn.query(
         "SELECT position, id, run_id, event_type, correlation_id, payload_json, created_at"
-        " FROM workflow_events WHERE run_id = ? AND position > ? ORDER BY position LIMIT ?",
-        (run_id, after, limit))
+        f" FROM workflow_events WHERE run_id = ? AND position > ?{condition}"
+        " ORDER BY position LIMIT ?", (run_id, after, *bound, limit))
     return [_public(r) for r in rows]
 
 
 def list_by_correlation(conn: Connection, correlation_id: str, limit: int = 1000) -> list[Row]:
+    condition, bound = settled(conn)
     rows = conn.query(
         "SELECT position, id, run_id, event_type, correlation_id, payload_json, created_at"
-        " FROM workflow_events WHERE correlation_id = ? ORDER BY position LIMIT ?",
-        (correlation_id, limit))
+        f" FROM workflow_events WHERE correlation_id = ?{condition} ORDER BY position LIMIT ?",
+        (correlation_id, *bound, limit))
     return [_public(r) for r in rows]

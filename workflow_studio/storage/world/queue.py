@@ -3,17 +3,23 @@
 
 A message is claimed atomically (inside ``BEGIN IMMEDIATE`` on SQLite; with ``FOR UPDATE
 SKIP LOCKED`` on PostgreSQL, so claimers on many nodes never wait on each other) by writing a
-fresh claim token, the owner (host, pid) and a lease expiry; the heartbeat extends leases;
+fresh claim token, the owner (node, pid) and a lease expiry; the heartbeat extends leases;
 every engine write checks ``holds()`` first, so a process whose lease was lost (or whose run
-was cancelled) cannot write. There is at most one run message per run: a wake-up that
-arrives while the run is being executed sets ``rewake`` so finishing the claim makes the
-message visible again instead of deleting it.
+was cancelled) cannot write. The owner's node (column ``claimed_by_host``) is the host name,
+the machine (kernel boot and pid namespace) and a token drawn by each gunicorn master or
+local world (``engine.owners``): two containers that share a host name and reuse each
+other's pids never release each other's claims, and a process may release the claims of a
+dead process of its own machine (``owners``, ``release_owner``).
+
+There is at most one run message per run: a wake-up that arrives while the run is being
+executed sets ``rewake`` so finishing the claim makes the message visible again instead of
+deleting it.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import TYPE_CHECKING
 
 from workflow_studio.compute.clock import now_ms
@@ -110,23 +116,40 @@ def enqueue_step(conn: Connection, run_id: str, step_seq: int, deployment_id: st
     _notify(conn)
 
 
+def _of_workflows(workflows: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """SQL (and its parameters) keeping only messages of runs of ``workflows`` (None: all)."""
+    if workflows is None:
+        return "", ()
+    marks = ", ".join("?" for _ in workflows)
+    return (" AND EXISTS (SELECT 1 FROM workflow_runs r WHERE r.id = queue_messages.run_id"
+            f" AND r.workflow_name IN ({marks}))", tuple(workflows))
+
+
 def claim(conn: Connection, host: str, pid: int, lease_ms: int,
-          skip_deployments: Iterable[str] = ()) -> Row | None:
+          skip_deployments: Iterable[str] = (),
+          workflows: Collection[str] | None = None) -> Row | None:
     """Claim one due message (or one whose lease expired); None when nothing is due.
+
+    ``workflows``: only messages of runs of these workflows are candidates (a local world
+    claims only what its process has registered; the rest is left to a process that has,
+    and is not even looked at, so it never counts as a claim). None: any.
 
     Must run inside a write transaction so no two claimers see the same candidate: SQLite's
     write lock serialises claimers; on PostgreSQL candidates are locked ``FOR UPDATE SKIP
     LOCKED`` (claimers skip each other's rows) and only a deployment's concurrency count is
     serialised, by an advisory lock per deployment.
     """
+    if workflows is not None and not workflows:
+        return None
     at = now_ms()
     skip_locked = " FOR UPDATE SKIP LOCKED" if conn.dialect == "postgres" else ""
+    only, names = _of_workflows(workflows)
     candidates = conn.query(
         "SELECT * FROM queue_messages WHERE claim_token IS NOT NULL AND lease_expires_at < ?"
-        " LIMIT ?" + skip_locked, (at, _CANDIDATES))
+        + only + " LIMIT ?" + skip_locked, (at, *names, _CANDIDATES))
     candidates += conn.query(
         "SELECT * FROM queue_messages WHERE claim_token IS NULL AND visible_at <= ?"
-        " ORDER BY visible_at LIMIT ?" + skip_locked, (at, _CANDIDATES))
+        + only + " ORDER BY visible_at LIMIT ?" + skip_locked, (at, *names, _CANDIDATES))
     skip = set(skip_deployments)
     full: set[str] = set()
     for message in candidates:
@@ -212,17 +235,31 @@ def finish(conn: Connection, message_id: str, token: str,
     return True
 
 
-def release(conn: Connection, message_id: str, token: str) -> None:
-    """Give a claim back without finishing it (graceful stop): visible again at once."""
+def release(conn: Connection, message_id: str, token: str,
+            visible_at: int | None = None) -> None:
+    """Give a claim back without finishing it: visible again at once (graceful stop, exit)
+    or at ``visible_at`` (a backoff). Not a crash: the claim counter restarts."""
+    at = now_ms()
     conn.execute(
         "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
         " claimed_by_pid = NULL, lease_expires_at = NULL, claims = 0, visible_at = ?"
-        " WHERE id = ? AND claim_token = ?", (now_ms(), message_id, token))
-    _notify(conn)
+        " WHERE id = ? AND claim_token = ?",
+        (at if visible_at is None else visible_at, message_id, token))
+    if visible_at is None or visible_at <= at:
+        _notify(conn)
+
+
+def owners(conn: Connection) -> list[tuple[str, int]]:
+    """The (node, pid) of every process that holds a claim now."""
+    return [(row["claimed_by_host"], row["claimed_by_pid"]) for row in conn.query(
+        "SELECT DISTINCT claimed_by_host, claimed_by_pid FROM queue_messages"
+        " WHERE claim_token IS NOT NULL AND claimed_by_host IS NOT NULL")]
 
 
 def release_owner(conn: Connection, host: str, pid: int) -> int:
-    """Release every claim of a dead process (gunicorn's ``child_exit``)."""
+    """Release every claim of a dead process (gunicorn's ``child_exit``, or a process that
+    finds one of its machine's processes dead: ``engine.owners``). The claim counter keeps
+    counting: a process that died holding the message may be its crash loop."""
     released = conn.execute(
         "UPDATE queue_messages SET claim_token = NULL, claimed_by_host = NULL,"
         " claimed_by_pid = NULL, lease_expires_at = NULL, visible_at = ?"
@@ -241,13 +278,37 @@ def extend(conn: Connection, tokens: list[str], lease_expires_at: int) -> None:
                      f" ({marks})", (lease_expires_at, *chunk))
 
 
-def next_due(conn: Connection) -> int | None:
-    """The earliest time a message becomes claimable (visible or lease expiring)."""
+def next_due(conn: Connection, workflows: Collection[str] | None = None) -> int | None:
+    """The earliest time a message becomes claimable (visible or lease expiring); with
+    ``workflows``, only a message of a run of one of them (as ``claim``)."""
+    if workflows is not None:
+        if not workflows:
+            return None
+        only, names = _of_workflows(workflows)
+        row = conn.query_one(
+            "SELECT (SELECT visible_at FROM queue_messages WHERE claim_token IS NULL" + only
+            + " ORDER BY visible_at LIMIT 1) AS v, (SELECT lease_expires_at FROM"
+            " queue_messages WHERE claim_token IS NOT NULL" + only
+            + " ORDER BY lease_expires_at LIMIT 1) AS l", (*names, *names))
+        found = [t for t in (row or {}).values() if t is not None]
+        return min(found) if found else None
     row = conn.query_one(
         "SELECT MIN(t) AS t FROM (SELECT MIN(visible_at) AS t FROM queue_messages WHERE"
         " claim_token IS NULL UNION ALL SELECT MIN(lease_expires_at) FROM queue_messages"
         " WHERE claim_token IS NOT NULL) AS due")
     return row["t"] if row and row["t"] is not None else None
+
+
+def holders(conn: Connection, run_id: str) -> list[Row]:
+    """Who holds the run's messages, one row per owner (``claimed_by_host`` None: not
+    claimed), with the earliest ``visible_at`` and ``lease_expires_at`` among them."""
+    return conn.query(
+        "SELECT claimed_by_host, claimed_by_pid, MIN(visible_at) AS visible_at,"
+        " MIN(lease_expires_at) AS lease_expires_at FROM queue_messages"
+        " WHERE run_id = ? AND kind = 'run' GROUP BY claimed_by_host, claimed_by_pid"
+        " UNION ALL SELECT claimed_by_host, claimed_by_pid, MIN(visible_at),"
+        " MIN(lease_expires_at) FROM queue_messages WHERE run_id = ? AND kind = 'step'"
+        " GROUP BY claimed_by_host, claimed_by_pid", (run_id, run_id))
 
 
 def delete(conn: Connection, message_id: str) -> None:

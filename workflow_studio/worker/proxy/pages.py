@@ -17,10 +17,15 @@ _EVENT_COLUMNS = ("position, id, run_id, event_type, correlation_id, payload_jso
 
 
 def page(conn: Connection, table: str, key: str, filters: dict[str, Any],
-         cursor: Any, limit: int, order: str, columns: str = "*"
+         cursor: Any, limit: int, order: str, columns: str = "*", upto: int | None = None
          ) -> tuple[list[Row], Any, bool]:
-    """Rows of ``table`` matching ``filters`` after ``cursor`` in ``key`` order."""
-    where, params = [], []
+    """Rows of ``table`` matching ``filters`` after ``cursor`` in ``key`` order (and no
+    further than ``upto``)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if upto is not None:
+        where.append(f"{key} <= ?")
+        params.append(upto)
     for column, value in filters.items():
         if value is not None:
             where.append(f"{column} = ?")
@@ -49,7 +54,8 @@ def events(conn: Connection, *, run_id: str | None = None, correlation_id: str |
            ) -> tuple[list[Row], Any, bool]:
     rows, next_cursor, more = page(conn, "workflow_events", "position",
                                    {"run_id": run_id, "correlation_id": correlation_id},
-                                   cursor, limit, order, _EVENT_COLUMNS)
+                                   cursor, limit, order, _EVENT_COLUMNS,
+                                   upto=conn.settled_position("workflow_events"))
     return [decode_event(r) for r in rows], next_cursor, more
 
 
