@@ -32,9 +32,11 @@ if TYPE_CHECKING:
         HookConflictError,
         HookTimeoutError,
         NonDeterministicReplayError,
+        NotAllowedInWorkflowError,
         NotInWorkflowError,
         RetryableError,
         StepFailedError,
+        StepTimeoutError,
     )
     from workflow_studio.config.settings import define_config
     from workflow_studio.sdk import (
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
         get_run,
         resume_hook,
         start,
+        start_executor,
         start_with,
     )
 
@@ -72,9 +75,12 @@ _EXPORTS = {
     "HookTimeoutError": "workflow_studio.authoring.errors",
     "HookConflictError": "workflow_studio.authoring.errors",
     "NotInWorkflowError": "workflow_studio.authoring.errors",
+    "NotAllowedInWorkflowError": "workflow_studio.authoring.errors",
+    "StepTimeoutError": "workflow_studio.authoring.errors",
     "NonDeterministicReplayError": "workflow_studio.authoring.errors",
     "start": "workflow_studio.sdk",
     "start_with": "workflow_studio.sdk",
+    "start_executor": "workflow_studio.sdk",
     "Starter": "workflow_studio.sdk",
     "StartOptions": "workflow_studio.sdk",
     "get_run": "workflow_studio.sdk",
@@ -91,6 +97,7 @@ __all__ = [
     "HookConflictError",
     "HookTimeoutError",
     "NonDeterministicReplayError",
+    "NotAllowedInWorkflowError",
     "NotInWorkflowError",
     "RetryableError",
     "Run",
@@ -101,6 +108,7 @@ __all__ = [
     "Starter",
     "StepFailedError",
     "StepFunction",
+    "StepTimeoutError",
     "Webhook",
     "Workflow",
     "__version__",
@@ -115,6 +123,7 @@ __all__ = [
     "resume_hook",
     "sleep",
     "start",
+    "start_executor",
     "start_with",
     "step",
     "uuid4",

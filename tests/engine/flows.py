@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import workflow_studio as ws
@@ -232,3 +235,108 @@ def timed_emitter(i: int) -> int:
 @ws.workflow
 def timed_emitter_flow(n: int) -> list[int]:
     return [timed_emitter(i) for i in range(n)]
+
+
+# -- unrecorded calls in workflow code, step timeouts and isolation ----------------------
+
+
+@ws.workflow
+def child_flow(tag: str) -> str:
+    return tag
+
+
+@ws.workflow
+def starts_in_workflow_flow(how: str) -> str:
+    """Starts a run (or calls a workflow) from workflow code, then parks once: a replay
+    would do it again."""
+    if how == "start":
+        ws.start(child_flow, "plain")
+    elif how == "start_with":
+        ws.start_with(idempotency_key="child-key").start(child_flow, "keyed")
+    else:
+        child_flow("inline")
+    ws.sleep("10ms")
+    return how
+
+
+@ws.step
+def start_child(tag: str) -> str:
+    return ws.start(child_flow, tag).id
+
+
+@ws.workflow
+def starts_from_step_flow() -> str:
+    child_id = start_child("from-step")
+    ws.sleep("10ms")
+    return child_id
+
+
+def mark(directory: str, what: str) -> int:
+    """Append ``what pid time`` to ``directory/marks``; returns how many marks ``what`` has."""
+    path = Path(directory) / "marks"
+    with open(path, "a") as out:
+        out.write(f"{what} {os.getpid()} {time.time()}\n")
+    return sum(line.split()[0] == what for line in path.read_text().splitlines())
+
+
+def overrun(directory: str) -> str:
+    """A 1 s body (its steps time out after 0.3 s) that writes a stream chunk at its end."""
+    mark(directory, "start")
+    time.sleep(1.0)
+    mark(directory, "end")
+    try:
+        ws.get_writable("late").write(os.getpid())
+    except ws.StepTimeoutError:
+        mark(directory, "fenced")
+    return "late result"
+
+
+@ws.step(timeout=0.3, max_retries=1, retry_delay=0.01, backoff=1.0)
+def overrun_in_thread(directory: str) -> str:
+    return overrun(directory)
+
+
+@ws.step(timeout=0.3, max_retries=1, retry_delay=0.01, backoff=1.0, isolation="process")
+def overrun_in_process(directory: str) -> str:
+    return overrun(directory)
+
+
+@ws.workflow
+def overrun_flow(directory: str, isolation: str) -> str:
+    step = overrun_in_process if isolation == "process" else overrun_in_thread
+    try:
+        return step(directory)
+    except ws.StepFailedError as exc:
+        return f"{exc.error_type} after {exc.attempts}"
+
+
+@ws.step(isolation="process", max_retries=2, retry_delay=0.01, backoff=1.0)
+def isolated(directory: str) -> tuple[int, Decimal]:
+    attempt = mark(directory, "isolated")
+    if attempt == 1:
+        raise ValueError("the first attempt fails")
+    with ws.get_writable("progress") as out:
+        out.write({"pid": os.getpid(), "attempt": attempt})
+    return attempt, Decimal("2.5")
+
+
+@ws.step(isolation="process", max_retries=3)
+def isolated_exit() -> None:
+    raise SystemExit(3)
+
+
+@ws.step(max_retries=3)
+def interrupted() -> None:
+    raise KeyboardInterrupt
+
+
+@ws.workflow
+def isolated_flow(directory: str) -> dict[str, Any]:
+    value = isolated(directory)
+    exits = []
+    for step in (isolated_exit, interrupted):
+        try:
+            step()
+        except ws.StepFailedError as exc:
+            exits.append([exc.error_type, exc.attempts])
+    return {"value": value, "exits": exits}

@@ -54,6 +54,21 @@ def step_runtime() -> StepRuntime | None:
     return getattr(_local, "step", None)
 
 
+def in_workflow_code() -> bool:
+    """Whether the calling code is workflow code being replayed (not a step it runs)."""
+    return getattr(_local, "workflow", None) is not None and getattr(_local, "step", None) is None
+
+
+def enter_workflow_function() -> bool:
+    """Called by every ``@workflow`` function as it starts, in workflow code: True for the
+    run's own function (the first entry under ``running_workflow``), False for another
+    workflow function that workflow code calls directly."""
+    if getattr(_local, "entered", False):
+        return False
+    _local.entered = True
+    return True
+
+
 def require_workflow(what: str) -> WorkflowRuntime:
     runtime = workflow_runtime()
     if runtime is None or step_runtime() is not None:
@@ -65,12 +80,12 @@ def require_workflow(what: str) -> WorkflowRuntime:
 
 @contextmanager
 def running_workflow(runtime: WorkflowRuntime) -> Iterator[None]:
-    previous = getattr(_local, "workflow", None)
-    _local.workflow = runtime
+    previous = getattr(_local, "workflow", None), getattr(_local, "entered", False)
+    _local.workflow, _local.entered = runtime, False
     try:
         yield
     finally:
-        _local.workflow = previous
+        _local.workflow, _local.entered = previous
 
 
 @contextmanager

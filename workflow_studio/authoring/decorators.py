@@ -1,9 +1,13 @@
 """``@workflow`` and ``@step``: usable bare or with arguments; they register by name.
 
-Registration is all the build and the deployment loader need. A decorated workflow stays the
-function itself (with a ``__workflow__`` attribute holding its ``WorkflowDef``); type checkers
-see it as a ``Workflow[P, R]`` with the function's own signature, which is what lets
-``start(wf, ...)`` check the arguments and type the run's result.
+Registration is all the build and the deployment loader need. A decorated workflow is the
+function behind a thin guard (``functools.wraps``: same name and signature, and a
+``__workflow__`` attribute holding its ``WorkflowDef``, whose ``fn`` is the guarded function);
+type checkers see it as a ``Workflow[P, R]`` with the function's own signature, which is what
+lets ``start(wf, ...)`` check the arguments and type the run's result. The guard refuses a
+call from inside another workflow's code (``NotAllowedInWorkflowError``): the call would run
+inline, unrecorded, instead of as a run of its own. Called anywhere else (a test, a step) it
+is the plain function.
 
 A decorated step becomes a ``StepFunction[P, R]``: called inside a running workflow it is
 checkpointed by the engine (through the thread-local runtime of ``authoring.context``);
@@ -19,10 +23,17 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, cast, overload
 
 from workflow_studio.authoring.api import StepCall
-from workflow_studio.authoring.context import step_runtime, workflow_runtime
-from workflow_studio.authoring.errors import NotInWorkflowError
+from workflow_studio.authoring.context import (
+    enter_workflow_function,
+    in_workflow_code,
+    step_runtime,
+    workflow_runtime,
+)
+from workflow_studio.authoring.errors import NotAllowedInWorkflowError, NotInWorkflowError
 from workflow_studio.authoring.registry import (
     DEFAULT_MAX_RETRIES,
+    ISOLATIONS,
+    Isolation,
     StepDef,
     WorkflowDef,
     current,
@@ -68,10 +79,22 @@ def workflow(fn: Callable[..., Any] | None = None, *,
              name: str | None = None) -> Workflow[..., Any] | _WorkflowDecorator:
     """Register a workflow function (``name`` defaults to the function's name)."""
     def register(func: Callable[P, R]) -> Workflow[P, R]:
-        definition = WorkflowDef(name=name or func.__name__, fn=func, module=func.__module__)
+        workflow_name = name or func.__name__
+
+        @functools.wraps(func)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            if in_workflow_code() and not enter_workflow_function():
+                raise NotAllowedInWorkflowError(
+                    f"workflow {workflow_name!r} was called directly inside another "
+                    "workflow: it would run inline as unrecorded workflow code, not as a run "
+                    "of its own. Call its steps instead, or start it from a @step with "
+                    "workflow_studio.start(...) (child workflows are planned)")
+            return func(*args, **kwargs)
+
+        definition = WorkflowDef(name=workflow_name, fn=guarded, module=func.__module__)
         current().add_workflow(definition)
-        func.__workflow__ = definition  # type: ignore[attr-defined]
-        return cast("Workflow[P, R]", func)
+        guarded.__workflow__ = definition  # type: ignore[attr-defined]
+        return cast("Workflow[P, R]", guarded)
     return register(fn) if fn is not None else register
 
 
@@ -80,18 +103,34 @@ def step(fn: Callable[P, R], /) -> StepFunction[P, R]: ...
 @overload
 def step(*, name: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
          retry_delay: float = 1.0, backoff: float = 2.0,
-         timeout: float | None = None) -> _StepDecorator: ...
+         timeout: float | None = None, isolation: Isolation = "thread") -> _StepDecorator: ...
 
 
 def step(fn: Callable[..., Any] | None = None, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: float = 1.0,
-         backoff: float = 2.0, timeout: float | None = None
-         ) -> StepFunction[..., Any] | _StepDecorator:
-    """Register a step function with its retry policy."""
+         backoff: float = 2.0, timeout: float | None = None,
+         isolation: Isolation = "thread") -> StepFunction[..., Any] | _StepDecorator:
+    """Register a step function with its retry policy.
+
+    ``timeout`` (seconds) bounds each attempt; a timed-out attempt fails and is retried.
+    ``isolation`` says where attempts run: ``"thread"`` (the default) in the executor's
+    process, where a timed-out body cannot be stopped (it runs on, fenced: its result is
+    discarded, its stream writes raise ``StepTimeoutError``, and the retry waits for it);
+    ``"process"`` in a fresh child process that is killed at the timeout. A process step
+    must be defined at module level, and its arguments and stream chunks must be picklable.
+    """
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {', '.join(map(repr, ISOLATIONS))}, "
+                         f"not {isolation!r}")
+
     def register(func: Callable[P, R]) -> StepFunction[P, R]:
+        if isolation == "process" and "<locals>" in func.__qualname__:
+            raise ValueError(
+                f"step {func.__qualname__!r} has isolation='process', so a fresh process "
+                "must find it by importing its module: define it at module level")
         definition = StepDef(name=name or func.__name__, fn=func, module=func.__module__,
                              max_retries=max_retries, retry_delay=retry_delay,
-                             backoff=backoff, timeout=timeout)
+                             backoff=backoff, timeout=timeout, isolation=isolation)
         current().add_step(definition)
         return StepFunction(definition)
     return register(fn) if fn is not None else register

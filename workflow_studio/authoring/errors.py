@@ -45,6 +45,18 @@ class NotInWorkflowError(RuntimeError):
     workflow."""
 
 
+class NotAllowedInWorkflowError(RuntimeError):
+    """Workflow code did something the replay cannot record, so every replay would do it
+    again: ``start()`` (call it from a ``@step``), or calling another ``@workflow`` function
+    directly (start it from a step, or call its steps)."""
+
+
+class StepTimeoutError(TimeoutError):
+    """An attempt of a step ran longer than its timeout; the attempt fails (and is retried
+    like any error). Code of a timed-out attempt that is still running (the default thread
+    isolation cannot stop it) gets this from every stream write: it can record nothing."""
+
+
 class HookConflictError(Exception):
     """``create_hook(token=...)`` named a token another live hook already holds."""
 

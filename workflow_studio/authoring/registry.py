@@ -11,9 +11,11 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 DEFAULT_MAX_RETRIES = 3
+Isolation = Literal["thread", "process"]  # where a step's attempts run (``@step(isolation=)``)
+ISOLATIONS: tuple[Isolation, ...] = ("thread", "process")
 
 
 class RegistrationError(Exception):
@@ -36,6 +38,7 @@ class StepDef:
     retry_delay: float = 1.0
     backoff: float = 2.0
     timeout: float | None = None
+    isolation: Isolation = "thread"
 
 
 _Definition = TypeVar("_Definition", WorkflowDef, StepDef)

@@ -1,8 +1,17 @@
 """Executor slots: threads in one process that claim queue messages and process them.
 
-Claims are atomic (``BEGIN IMMEDIATE``) and recorded with the owner (host, pid) and a lease
+Claims are atomic (``BEGIN IMMEDIATE``) and recorded with the owner (node, pid) and a lease
 that one heartbeat thread per process extends; gunicorn's ``child_exit`` releases a dead
-process's claims at once, lease expiry covers a dead machine.
+process's claims at once, lease expiry covers a dead machine. The heartbeat also releases,
+when it starts and once a beat, the claims of processes of this machine that are certainly
+dead (``owners``: killed, or exited without releasing), so a restarted process resumes their
+runs at once. ``stop`` releases what is still held.
+
+An executor given ``runnable`` (the local world: the workflows its process registered)
+claims only messages of runs of those workflows; the others are left for a process that can
+run them (``queue.claim``). A worker's executor claims everything and loads each run's
+deployment; one it cannot load for a transient reason is released with a backoff
+(``load_failed``), see ``runner``.
 
 Wake-ups: inside a process, ``wake()`` (a trigger, a resume, a finished fan-out step)
 signals a condition variable, so an idle slot starts at once; when the process has no idle
@@ -21,18 +30,18 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from workflow_studio.authoring.registry import Registry
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.engine import runner
+from workflow_studio.engine.owners import certainly_dead, node_id
 from workflow_studio.engine.wakeups import WakeChannel, channel_dir
-from workflow_studio.storage import DatabaseUnavailable, Row, idempotency
+from workflow_studio.storage import Connection, DatabaseUnavailable, Row, idempotency
 from workflow_studio.storage.world import queue, runs, streams
 
 if TYPE_CHECKING:
@@ -42,6 +51,8 @@ log = logging.getLogger("workflow_studio.engine")
 SAFETY_POLL = 0.25
 PG_SAFETY_POLL = 1.0  # with a connected LISTEN; leases and timers still bound the wait
 PURGE_INTERVAL = 60.0  # expired idempotency keys are deleted this often (and when met)
+LOAD_RETRY_FIRST = 0.5  # s: a deployment that failed to load transiently is retried after
+LOAD_RETRY_MAX = 30.0  # this, doubling up to this, per failure in a row in this process
 
 
 class Executor:
@@ -50,7 +61,12 @@ class Executor:
     def __init__(self, runtime: Runtime, resolve_registry: Callable[[str], Registry], *,
                  slots: int = 4, lease_seconds: float = 30.0,
                  step_timeout: Callable[[str], float | None] | None = None,
-                 name: str = "executor") -> None:
+                 name: str = "executor", node: str | None = None,
+                 runnable: Callable[[], Collection[str]] | None = None) -> None:
+        """``node``: who owns this process's claims with its pid (``node_id()``); the
+        gunicorn master draws one for all its worker processes, so it can release a dead
+        one's claims. ``runnable``: the names of the workflows this executor may claim runs
+        of, asked at each claim (None: all)."""
         self.runtime = runtime
         self.db = db = runtime.db
         self.resolve_registry = resolve_registry
@@ -58,7 +74,9 @@ class Executor:
         self.slots = max(1, slots)
         self.lease_ms = int(lease_seconds * 1000)
         self.name = name
-        self.host = socket.gethostname()
+        self.node = node or node_id()
+        self.runnable = runnable
+        self._load_failures: dict[str, int] = {}  # deployment id -> failures in a row
         self.pid = os.getpid()
         self.stopping = False
         self._cond = threading.Condition()
@@ -108,8 +126,37 @@ class Executor:
             self._run_cond.wait(timeout)
 
     def write_stream(self, run_id: str, name: str, data: Any, close: bool) -> None:
-        data_json = None if close else payloads.dumps(data, "stream chunk")
+        data_json = None if close else payloads.dumps(data, "stream chunk",
+                                                      self.runtime.max_payload_bytes)
         streams.append(self.db.connection(), run_id, name, data_json, close)
+
+    def load_failed(self, deployment_id: str) -> float:
+        """A deployment's code failed to load for a transient reason: the seconds to wait
+        before its message is tried again (doubling with each failure in a row here)."""
+        failures = self._load_failures.get(deployment_id, 0) + 1
+        self._load_failures[deployment_id] = failures
+        return min(LOAD_RETRY_MAX, LOAD_RETRY_FIRST * 2.0 ** (failures - 1))
+
+    def load_succeeded(self, deployment_id: str) -> None:
+        if self._load_failures:
+            self._load_failures.pop(deployment_id, None)
+
+    def _workflows(self) -> Collection[str] | None:
+        return None if self.runnable is None else self.runnable()
+
+    def release_dead_owners(self, conn: Connection) -> int:
+        """Release the claims of this machine's processes that are certainly dead; returns
+        how many (``owners``)."""
+        dead = [(node, pid) for node, pid in queue.owners(conn)
+                if certainly_dead(node, pid, self.node)]
+        released = 0
+        for node, pid in dead:
+            with conn.transaction():
+                released += queue.release_owner(conn, node, pid)
+            log.warning("released the claims of dead process %d (%s)", pid, node)
+        if released:
+            self.wake(released)
+        return released
 
     # -- lifecycle --------------------------------------------------------------------
     def start(self) -> Executor:
@@ -175,14 +222,16 @@ class Executor:
 
     def _claim(self) -> Row | None:
         conn = self.db.connection()
+        workflows = self._workflows()
         if conn.dialect == "sqlite":
             # A read first (WAL: no lock): a slot finding nothing to do must not queue for
             # SQLite's single write lock, which every trigger and commit needs.
-            due = queue.next_due(conn)
+            due = queue.next_due(conn, workflows)
             if due is None or due > now_ms():
                 return None
         with conn.transaction():
-            message = queue.claim(conn, self.host, self.pid, self.lease_ms)
+            message = queue.claim(conn, self.node, self.pid, self.lease_ms,
+                                  workflows=workflows)
             if message is not None and message["kind"] == "run":
                 runs.mark_started(conn, message["run_id"])  # same commit as the claim
             return message
@@ -240,8 +289,8 @@ class Executor:
         self._permits.release()
 
     def owner(self) -> tuple[str, int, int]:
-        """(host, pid, lease ms): how ``engine.runs.write`` claims a new run for this process."""
-        return self.host, self.pid, self.lease_ms
+        """(node, pid, lease ms): how ``engine.runs.write`` claims a new run for this process."""
+        return self.node, self.pid, self.lease_ms
 
     def execute_claimed(self, message: Row, run: Row, yield_at: float) -> Row | None:
         """Execute a run this thread created already claimed (``engine.runs.write`` with ``owner``),
@@ -258,7 +307,9 @@ class Executor:
     def _heartbeat(self) -> None:
         interval = self.lease_ms / 3000
         next_beat = time.monotonic() + interval
+        next_reclaim = time.monotonic()  # at once: a restarted process resumes right away
         next_purge = time.monotonic() + PURGE_INTERVAL
+        first_look = True
         while not self.stopping:
             listening = self.listener is not None and self.listener.connected
             wait = PG_SAFETY_POLL if listening else SAFETY_POLL
@@ -274,19 +325,24 @@ class Executor:
                     if tokens:
                         queue.extend(conn, tokens, now_ms() + self.lease_ms)
                     next_beat = time.monotonic() + interval
+                if time.monotonic() >= next_reclaim:
+                    self.release_dead_owners(conn)
+                    next_reclaim = time.monotonic() + interval
                 if time.monotonic() >= next_purge:
                     with conn.transaction():
                         idempotency.purge_expired(conn)
+                    self.runtime.purge(conn)  # what the host added (worker: retention)
                     next_purge = time.monotonic() + PURGE_INTERVAL
-                due = queue.next_due(conn)
+                due = queue.next_due(conn, self._workflows())
                 self._next_timer = due
                 if due is not None and due <= now_ms():
                     with self._cond:
                         idle = self._idle - self._wakes
-                    if idle > 0:
-                        self.wake(idle)
+                    if idle > 0 or first_look:  # starting, the slots may not wait yet
+                        self.wake(max(idle, 1))
                 elif due is not None:
                     wait = min(wait, (due - now_ms()) / 1000)
+                first_look = False
                 wait = min(wait, max(0.0, next_beat - time.monotonic()))
             except DatabaseUnavailable as exc:
                 log.warning("executor heartbeat: %s", exc)

@@ -31,7 +31,7 @@ from workflow_studio.authoring.errors import (
 from workflow_studio.authoring.registry import StepDef
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import iso, now_ms
-from workflow_studio.engine.attempts import StepContext, run_attempt
+from workflow_studio.engine.attempts import StepContext, run_attempt, wait_for_straggler
 from workflow_studio.engine.log import Entry, describe_call
 from workflow_studio.storage.base import Connection
 from workflow_studio.storage.world import hooks, queue, steps, values, waits
@@ -155,13 +155,16 @@ class Replay:
                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         input_json = None
         if row is None:
-            input_json = payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments")
+            input_json = payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments",
+                                        self.x.max_payload_bytes)
         attempt = (int(row["attempt"]) if row else 0) + 1
         context = StepContext(self.run_id, row["id"] if row else "", attempt, self.x.write_stream,
-                              self.x.release_thread)
+                              self.x.release_thread, self.x.max_payload_bytes)
         self.x.check_alive()  # no step starts after a cancel or a lost claim
         started_at = now_ms()
         outcome = run_attempt(definition, args, kwargs, context, self.x.step_timeout)
+        if outcome.error is not None:  # recorded, and shown by the API: bounded, no secret
+            outcome.error = self.x.engine.runtime.redactor.error(outcome.error)
         if row is None and outcome.kind == "ok":
             return self._record_success(definition.name, seq, input_json, outcome.output_json,
                                         started_at)
@@ -179,8 +182,11 @@ class Replay:
         if outcome.kind == "ok":
             return payloads.loads(outcome.output_json)
         if outcome.kind == "retry":
+            retry_at = outcome.retry_at
+            if outcome.straggler is not None:  # the timed-out attempt runs on: no overlap
+                retry_at = wait_for_straggler(outcome, self.x.check_alive)
             raise self._suspend({"type": "retry", "step": definition.name,
-                                 "until": iso(outcome.retry_at)}, outcome.retry_at)
+                                 "until": iso(retry_at)}, retry_at)
         raise StepFailedError.from_record(definition.name, outcome.error or {})
 
     def _record_success(self, name: str, seq: int, input_json: str | None,
@@ -212,7 +218,7 @@ class Replay:
             with self.x.fenced() as conn:
                 for seq, (definition, args, kwargs) in missing:
                     input_json = payloads.dumps({"args": args, "kwargs": kwargs},
-                                                "step arguments")
+                                                "step arguments", self.x.max_payload_bytes)
                     row = steps.create(conn, self.run_id, seq, definition.name, input_json,
                                        dispatched=True)
                     self.log[seq] = Entry("step", definition.name, row)
@@ -254,6 +260,7 @@ class Replay:
         seq, entry = self._next("hook", "hook")
         if entry is None:
             chosen = token or secrets.token_urlsafe(18)
+            payloads.dumps(metadata, "hook metadata", self.x.max_payload_bytes)  # storable?
             metadata_value = payloads.to_jsonable(metadata, "hook metadata")
             with self.x.fenced() as conn:
                 row = hooks.create(conn, self.run_id, seq, chosen, metadata_value)
@@ -297,7 +304,7 @@ class Replay:
         if entry is not None:  # recorded by the same call (else _next raised): a T
             return cast(T, payloads.loads(entry.row["value_json"]))
         value = produce()
-        value_json = payloads.dumps(value)
+        value_json = payloads.dumps(value, kind, self.x.max_payload_bytes)
         self.pending.append(lambda conn: values.record(conn, self.run_id, seq, kind, value_json))
         self.log[seq] = Entry("value", kind, {"seq": seq, "kind": kind, "value_json": value_json})
         return value

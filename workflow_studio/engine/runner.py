@@ -7,6 +7,7 @@ e.g. cancelled meanwhile). Both are ``BaseException`` so workflow code cannot sw
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import traceback
@@ -17,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 from workflow_studio.authoring.context import running_workflow
 from workflow_studio.authoring.errors import NonDeterministicReplayError, StepFailedError
 from workflow_studio.compute import payloads
-from workflow_studio.compute.clock import now_ms
+from workflow_studio.compute.clock import iso, now_ms
 from workflow_studio.compute.errors import RunErrorCode
 from workflow_studio.engine import log as replay_log
-from workflow_studio.engine.attempts import StepContext, run_attempt
+from workflow_studio.engine.attempts import StepContext, run_attempt, wait_for_straggler
 from workflow_studio.engine.replay import Replay, Suspend
 from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import (
@@ -32,6 +33,7 @@ from workflow_studio.storage.world import (
 )
 
 if TYPE_CHECKING:
+    from workflow_studio.authoring.registry import Registry
     from workflow_studio.engine.executor import Executor
 
 log = logging.getLogger("workflow_studio.engine")
@@ -45,6 +47,46 @@ class LeaseLost(BaseException):
 
 class RunEnded(BaseException):
     """The run reached a terminal state (e.g. cancelled) while we worked on it."""
+
+
+class CodeUnavailable(Exception):
+    """The executor's ``resolve_registry`` cannot give a run's code (a deployment that does
+    not load). ``permanent``: it never will (the code does not import, lacks the workflow):
+    the run fails with ``deployment_unavailable``. Any other failure to load (this class
+    with ``permanent=False``, a ``DatabaseUnavailable``, an ``OSError``...) is transient: the
+    claim is released with a backoff and the run waits (``waitingOn`` ``executor``)."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _load(engine: Executor, execution: Execution, run: Row) -> Registry | None:
+    """The run's code, or None when it cannot be had now: a transient failure released
+    the claim with a backoff, a permanent one raises ``CodeUnavailable``."""
+    deployment = run["deployment_id"]
+    try:
+        registry = engine.resolve_registry(deployment)
+    except Exception as exc:
+        if isinstance(exc, CodeUnavailable) and exc.permanent:
+            log.error("cannot load deployment %s for run %s: %s", deployment, run["id"], exc)
+            raise
+        delay = engine.load_failed(deployment)
+        log.warning("cannot load deployment %s for run %s (%s: %s); retrying in %.1fs",
+                    deployment, run["id"], type(exc).__name__, exc, delay)
+        retry_at = now_ms() + int(delay * 1000)
+        reason = f"cannot load deployment {deployment}: {type(exc).__name__}: {exc}"
+        waiting = {"type": "executor", "workflow": run["workflow_name"],
+                   "deploymentId": deployment, "retryAt": iso(retry_at),
+                   "error": engine.runtime.redactor.text(reason, 500)}  # the API shows it
+        with execution.fenced() as conn:
+            runs.set_waiting(conn, run["id"], waiting)
+            queue.release(conn, execution.message["id"], execution.message["claim_token"],
+                          retry_at)
+        engine.timer_set(retry_at)
+        return None
+    engine.load_succeeded(deployment)
+    return registry
 
 
 class Execution:
@@ -61,6 +103,7 @@ class Execution:
         self.step_timeout: float | None = engine.step_timeout(self.deployment_id)
         self.replay: Replay | None = None
         self.ended: Row | None = None  # the run's row, once this execution ended it
+        self.max_payload_bytes: int = engine.runtime.max_payload_bytes
 
     def _fence(self, conn: Connection) -> None:
         """First thing in a write transaction: the claim is still ours and the run not over
@@ -196,20 +239,33 @@ def _finish_run(execution: Execution, conn: Connection) -> None:
 
 
 def _fail(execution: Execution, error: dict[str, Any]) -> None:
+    # The API shows it (e.g. an import error of deployed code): bounded, no secret in it.
+    error = execution.engine.runtime.redactor.error(error)
+
     def write(conn: Connection) -> None:
         _finish_run(execution, conn)
         execution.ended = runs.fail(conn, execution.run_id, error)
     execution.commit(write)
 
 
+def _waited_for_code(run: Row) -> bool:
+    """Whether the run says it waits for an executor that can load its code (``_load``)."""
+    text = run["waiting_json"]
+    return bool(text) and '"executor"' in text and json.loads(text).get("type") == "executor"
+
+
 def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool = False) -> None:
     try:
-        registry = engine.resolve_registry(run["deployment_id"])
-    except Exception as exc:
-        log.exception("cannot load deployment %s for run %s", run["deployment_id"], run["id"])
+        registry = _load(engine, execution, run)
+    except CodeUnavailable as exc:
         _fail(execution, {"code": RunErrorCode.DEPLOYMENT_UNAVAILABLE, "type": type(exc).__name__,
                           "message": f"cannot load deployment {run['deployment_id']}: {exc}"})
         return
+    if registry is None:
+        return
+    if _waited_for_code(run):
+        with execution.fenced() as conn:
+            runs.set_waiting(conn, run["id"], None)
     definition = registry.workflows.get(run["workflow_name"])
     if definition is None:
         _fail(execution, {"code": RunErrorCode.UNKNOWN_WORKFLOW, "type": "UnknownWorkflow",
@@ -256,7 +312,8 @@ def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool =
                           "message": str(exc), "stack": traceback.format_exc(limit=20)})
         return
     try:
-        output_json = payloads.dumps(result, "workflow return value")
+        output_json = payloads.dumps(result, "workflow return value",
+                                     execution.max_payload_bytes)
     except payloads.PayloadError as exc:
         _fail(execution, {"code": RunErrorCode.INVALID_OUTPUT, "type": "PayloadError",
                           "message": f"workflow {run['workflow_name']!r} returned a value "
@@ -284,29 +341,40 @@ def _process_step(engine: Executor, execution: Execution, run: Row, message: Row
             queue.finish(conn, message["id"], token, step["retry_at"])
         engine.timer_set(step["retry_at"])
         return
+    load_error = None
     try:
-        definition = engine.resolve_registry(run["deployment_id"]).steps.get(step["step_name"])
-    except Exception:
-        log.exception("cannot load deployment %s for step %s", run["deployment_id"], step["id"])
-        definition = None
+        registry = _load(engine, execution, run)
+    except CodeUnavailable as exc:
+        registry, load_error = None, exc
+    else:
+        if registry is None:
+            return  # released, to be retried
+    definition = registry.steps.get(step["step_name"]) if registry is not None else None
     inputs = payloads.loads(step["input_json"]) or {}
     context = StepContext(run["id"], step["id"], int(step["attempt"]) + 1,
-                          execution.write_stream, execution.release_thread)
-    if definition is None:
+                          execution.write_stream, execution.release_thread,
+                          execution.max_payload_bytes)
+    if load_error is not None:
+        error = {"type": type(load_error).__name__, "message": f"cannot load deployment "
+                 f"{run['deployment_id']}: {load_error}"}
+        outcome_kind, outcome = "fatal", None
+    elif definition is None:
         error = {"type": "UnknownStep", "message": f"deployment {run['deployment_id']} has no "
                  f"step {step['step_name']!r}"}
         outcome_kind, outcome = "fatal", None
     else:
         outcome = run_attempt(definition, tuple(inputs.get("args", ())),
                               inputs.get("kwargs", {}), context, execution.step_timeout)
-        outcome_kind, error = outcome.kind, outcome.error or {}
+        outcome_kind = outcome.kind
+        error = engine.runtime.redactor.error(outcome.error or {})
     with execution.fenced():
         steps.start(conn, step)
         if outcome_kind == "ok" and outcome is not None:
             steps.complete(conn, step, outcome.output_json or "null")
         elif outcome_kind == "retry" and outcome is not None:
             steps.retry(conn, step, error, outcome.retry_at or now_ms())
-            queue.finish(conn, message["id"], token, outcome.retry_at)
+            if outcome.straggler is None:  # else the claim is held until it returned
+                queue.finish(conn, message["id"], token, outcome.retry_at)
         else:
             steps.fail(conn, step, error)
         if outcome_kind != "retry":
@@ -314,6 +382,11 @@ def _process_step(engine: Executor, execution: Execution, run: Row, message: Row
                               message["concurrency_limit"])
             queue.delete(conn, message["id"])
     if outcome_kind == "retry" and outcome is not None:
-        engine.timer_set(outcome.retry_at)
+        retry_at = outcome.retry_at
+        if outcome.straggler is not None:  # the timed-out attempt runs on: no overlap
+            retry_at = wait_for_straggler(outcome, execution.check_alive)
+            with execution.fenced():
+                queue.finish(conn, message["id"], token, retry_at)
+        engine.timer_set(retry_at)
         return
     engine.wake(1)

@@ -19,7 +19,7 @@ from workflow_studio.sdk.runs import (
     resume_hook,
 )
 from workflow_studio.sdk.starting import Starter, StartOptions, start, start_with
-from workflow_studio.sdk.worlds import REMOTE_WORLD, get_world, set_world
+from workflow_studio.sdk.worlds import REMOTE_WORLD, get_world, set_world, start_executor
 
 __all__ = [
     "REMOTE_WORLD",
@@ -34,5 +34,6 @@ __all__ = [
     "resume_hook",
     "set_world",
     "start",
+    "start_executor",
     "start_with",
 ]

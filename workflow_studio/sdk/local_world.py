@@ -3,23 +3,34 @@ and an in-process executor thread pool, so ``start()`` works with no server at a
 
 It runs the very same engine as the worker (replay, queue, claims, leases); only the code
 source differs: functions registered in this process instead of a deployment artifact.
+
+Who executes: the executor starts when this process starts a run, resumes a hook, or calls
+``start_executor()``; reading (``get_run``, ``wait_run``, events, steps, streams) never
+starts it, so a process that only observes never executes (or fails) anybody's run. The
+executor claims only runs of workflows this process has registered (``runnable``), leaving
+the others to a process that imported them; a run nobody takes reads as waiting for an
+executor (``engine.readiness``). At interpreter exit (``atexit``) it stops and releases what
+it holds, so the next process resumes at once; a process killed outright has its claims
+released by the next process of this machine that starts an executor (``engine.owners``).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 from workflow_studio.authoring.registry import Registry, seen
 from workflow_studio.compute.world import TERMINAL_STATUSES
-from workflow_studio.engine import render, service
+from workflow_studio.engine import readiness, render, service
 from workflow_studio.engine import runs as starts
 from workflow_studio.engine.executor import Executor
 from workflow_studio.engine.runtime import Runtime
-from workflow_studio.storage import Connection, Database
+from workflow_studio.storage import Connection, Database, Row
 from workflow_studio.storage.world import events, runs, steps, streams
 
 DEFAULT_PATH = ".workflow-studio/local.db"
@@ -40,33 +51,54 @@ class LocalWorld:
         self._registry = registry
         self.runtime = Runtime(self.db, threads=slots + 1)
         self.executor = Executor(self.runtime, self._resolve, slots=slots, name="local",
-                                 lease_seconds=lease_seconds)
+                                 lease_seconds=lease_seconds, runnable=self._runnable)
         self._started = False
         self._lock = threading.Lock()
 
     def _resolve(self, _deployment_id: str) -> Registry:
         return self._registry or seen()
 
+    def _runnable(self) -> Collection[str]:
+        """The workflows this process can execute (asked at each claim: imports add some)."""
+        return tuple(self._resolve(starts.LOCAL_DEPLOYMENT).workflows)
+
     def _conn(self) -> Connection:
-        conn = self.db.connection()
-        if not self._started:
-            with self._lock:
-                if not self._started:
-                    self.runtime.install(self.executor)
-                    self.executor.start()
-                    self._started = True
-        return conn
+        return self.db.connection()
+
+    def start_executor(self) -> None:
+        """Execute runs in this process from now on (idempotent): those of the workflows it
+        has registered, including runs other processes started or left behind."""
+        if self._started:
+            return
+        with self._lock:
+            if not self._started:
+                self.runtime.install(self.executor)
+                self.executor.start()
+                atexit.register(self._at_exit)
+                self._started = True
+
+    def _at_exit(self) -> None:
+        """Interpreter exit: stop claiming and release every claim at once (a step still
+        running is abandoned: its writes are fenced, and the next executor runs it again)."""
+        if self._started and os.getpid() == self.executor.pid:  # not in a forked child
+            self._started = False
+            self.runtime.stop(0.0)
 
     def close(self, timeout: float = 5.0) -> None:
         if self._started:
+            atexit.unregister(self._at_exit)
             self.runtime.stop(timeout)
             self._started = False
         self.db.close()
+
+    def _as_read(self, conn: Connection, row: Row) -> dict[str, Any]:
+        return render.run_json(readiness.as_read(conn, row, self.executor.node))
 
     # -- World ------------------------------------------------------------------------
     def start_run(self, workflow_name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                   idempotency_key: str | None = None) -> dict[str, Any]:
         conn = self._conn()
+        self.start_executor()
         registered = self._resolve(starts.LOCAL_DEPLOYMENT).workflows
         if workflow_name not in registered:
             raise LookupError(f"unknown workflow {workflow_name!r}: import the module that "
@@ -86,18 +118,20 @@ class LocalWorld:
         return render.run_json(started.run)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        row = runs.get(self._conn(), run_id)
-        return render.run_json(row) if row else None
+        conn = self._conn()
+        row = runs.get(conn, run_id)
+        return self._as_read(conn, row) if row else None
 
     def wait_run(self, run_id: str, timeout: float) -> dict[str, Any]:
+        conn = self._conn()
         deadline = time.monotonic() + timeout
         while True:
-            run = self.get_run(run_id)
-            if run is None:
+            row = runs.get(conn, run_id)
+            if row is None:
                 raise LookupError(f"no run {run_id!r}")
             left = deadline - time.monotonic()
-            if run["status"] in TERMINAL_STATUSES or left <= 0:
-                return run
+            if row["status"] in TERMINAL_STATUSES or left <= 0:
+                return self._as_read(conn, row)
             self.executor.wait_for_change(min(left, 0.05))
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
@@ -116,6 +150,7 @@ class LocalWorld:
         return [render.chunk_json(c) for c in streams.read(self._conn(), run_id, name, after)]
 
     def resume_hook(self, token: str, payload: Any) -> dict[str, Any]:
+        self.start_executor()
         hook = service.resume_hook(self._conn(), token, payload)
         self.runtime.wake()
         return {"hookId": hook["id"], "runId": hook["run_id"], "token": token}

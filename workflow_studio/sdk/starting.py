@@ -10,6 +10,12 @@ returns a ``Starter`` whose ``.start`` has the same signature::
 Both are typed from the workflow: the arguments are checked against its parameters and the
 ``Run`` carries its return type. A workflow given by name starts a ``Run[Any]``.
 
+``start`` belongs in a ``@step`` or outside workflows: in workflow code it raises
+``NotAllowedInWorkflowError``, because the start is not recorded and every replay of the
+workflow would start another run. A step may run more than once (at-least-once), so give
+``start_with(idempotency_key=...)`` a key the workflow passes the step when exactly one run
+matters.
+
 Deprecated for one release: ``start(wf, ..., idempotency_key=k)`` on a workflow that has no
 parameter named ``idempotency_key`` still sets the option, with a ``DeprecationWarning``.
 """
@@ -22,6 +28,8 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
+from workflow_studio.authoring.context import in_workflow_code
+from workflow_studio.authoring.errors import NotAllowedInWorkflowError
 from workflow_studio.sdk.runs import Run
 from workflow_studio.sdk.worlds import get_world
 
@@ -123,6 +131,11 @@ _NO_OPTIONS = StartOptions()
 
 def _start(options: StartOptions, workflow: Workflow[..., Any] | str,
            args: tuple[Any, ...], kwargs: dict[str, Any]) -> Run[Any]:
+    if in_workflow_code():
+        raise NotAllowedInWorkflowError(
+            f"start({_workflow_name(workflow)!r}) inside a workflow would start a new run on "
+            "every replay (the start is not recorded): call it from a @step, or use child "
+            "workflows when they land")
     world = get_world()
     run = world.start_run(_workflow_name(workflow), args, kwargs, options.idempotency_key)
     return Run(run["id"], world, run)

@@ -35,6 +35,16 @@ def get_world() -> World:
         return _world
 
 
+def start_executor() -> None:
+    """Execute runs in this process now: the local world's executor, which otherwise starts
+    with the first ``start()`` or ``resume_hook()`` (reading a run never starts it). It runs
+    the runs of the workflows this process has imported, including those that other
+    processes started or left behind. A no-op for the remote world: the worker executes."""
+    start = getattr(get_world(), "start_executor", None)
+    if start is not None:
+        start()
+
+
 def set_world(world: World | None) -> World | None:
     """Replace the process's world (tests, embedding); returns the previous one."""
     global _world

@@ -53,6 +53,7 @@ from pathlib import Path
 from workflow_studio.authoring.registry import Registry, capture
 from workflow_studio.compute.ids import parse_id
 from workflow_studio.compute.manifest import Manifest, ManifestError, parse_manifest
+from workflow_studio.engine.runner import CodeUnavailable
 
 MANIFEST_FILE = "manifest.json"
 SOURCE_DIR = "src"
@@ -61,8 +62,13 @@ SOURCE_DIR = "src"
 Fetcher = Callable[[Path, str], None]
 
 
-class DeploymentLoadError(Exception):
-    """The deployment's code is missing on this node or does not import."""
+class DeploymentLoadError(CodeUnavailable):
+    """The deployment's code is missing on this node or does not import.
+
+    ``permanent`` (the default) names a reason that retrying cannot fix: not a deployment
+    id, no stored artifact, an artifact or manifest that does not verify, code that does not
+    import or lacks a workflow; the engine fails the run. Files missing or unreadable on
+    this node are not (``permanent=False``): the engine releases the run with a backoff."""
 
 
 @dataclasses.dataclass
@@ -93,14 +99,16 @@ def ensure_unpacked(artifact_root: str | Path, deployment_id: str,
         fetch(Path(artifact_root), deployment_id)
     if not (root / MANIFEST_FILE).is_file() or not (root / SOURCE_DIR).is_dir():
         raise DeploymentLoadError(f"deployment {deployment_id} is not unpacked on this node "
-                                  f"(expected {root})")
+                                  f"(expected {root})", permanent=False)
     return root
 
 
 def read_unpacked_manifest(root: Path) -> Manifest:
     try:
         return parse_manifest((root / MANIFEST_FILE).read_bytes())
-    except (OSError, ManifestError) as exc:
+    except OSError as exc:
+        raise DeploymentLoadError(f"{root / MANIFEST_FILE}: {exc}", permanent=False) from None
+    except ManifestError as exc:
         raise DeploymentLoadError(f"{root / MANIFEST_FILE}: {exc}") from None
 
 
