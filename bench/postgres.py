@@ -112,4 +112,4 @@ def main_postgres(args: Any, bench: Any) -> None:
           f"{four:,.0f}/s (4 conns)")
     print(f"W2 on PostgreSQL trigger->completion: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"W3 on PostgreSQL, {args.steps} steps: {per_step:.4f} ms/step, last 10% / first "
-          f"10% = {drift:.2f}; a raw commit costs {1000 / one:.3f} ms (1 conn){each}")
+          f"10% = {bench.ratio_text(drift)}; a raw commit costs {1000 / one:.3f} ms (1 conn){each}")

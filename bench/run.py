@@ -178,7 +178,27 @@ def w2(url: str, runs: int, trigger_wait: float) -> tuple[float, float]:
     return statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
 
 
-def w3(url: str, steps: int, trigger_wait: float) -> tuple[float, float]:
+MIN_WINDOW = 0.01  # seconds: steps complete at millisecond resolution, so a window must
+#                    span at least ten of them for the ratio to mean anything
+
+
+def window_ratio(stamps: list[float]) -> float | None:
+    """The last 10% of steps' time over the first 10%'s (each from one step's completion
+    to the completion a tenth of the run later); None when a window is too short to time."""
+    tenth = max(1, len(stamps) // 10)
+    if len(stamps) <= tenth:
+        return None
+    first = stamps[tenth] - stamps[0]
+    last = stamps[-1] - stamps[-tenth - 1]
+    return last / first if min(first, last) >= MIN_WINDOW else None
+
+
+def ratio_text(ratio: float | None) -> str:
+    return f"{ratio:.2f}" if ratio is not None else (
+        f"not measured (a window took under {MIN_WINDOW * 1000:.0f} ms: use more --steps)")
+
+
+def w3(url: str, steps: int, trigger_wait: float) -> tuple[float, float | None]:
     done: list[dict[str, Any]] = []
 
     def client() -> Client:
@@ -190,23 +210,22 @@ def w3(url: str, steps: int, trigger_wait: float) -> tuple[float, float]:
     rows = ComputeClient(url, KEY).run_steps(done[0]["id"])["data"]
     stamps = [datetime.fromisoformat(r["completedAt"].replace("Z", "+00:00")).timestamp()
               for r in rows]
-    # Both windows are measured alike, completion to completion over ``tenth`` steps. The
-    # first used to start at the first step's start: its 1,000 steps then held 4 group
+    # Both windows are measured alike, completion to completion over a tenth of the steps.
+    # The first used to start at the first step's start: its 1,000 steps then held 4 group
     # commits (after steps 200 .. 800) against the last window's 5, a bias of ~+0.1.
-    tenth = max(1, len(stamps) // 10)
-    first = stamps[tenth] - stamps[0]
-    last = stamps[-1] - stamps[-tenth - 1]
-    return elapsed * 1000 / steps, (last / first) if first > 0 else float("nan")
+    return elapsed * 1000 / steps, window_ratio(stamps)
 
 
 def w3_repeated(url: str, steps: int, trigger_wait: float, runs: int
-                ) -> tuple[float, float, str]:
-    """W3 ``runs`` times: the medians of ms/step and of the ratio, and, when there are
-    several runs, a note listing each run's pair."""
+                ) -> tuple[float, float | None, str]:
+    """W3 ``runs`` times: the medians of ms/step and of the ratio (over the runs that could
+    time it), and, when there are several runs, a note listing each run's pair."""
     results = [w3(url, steps, trigger_wait) for _ in range(runs)]
     per_step = statistics.median(r[0] for r in results)
-    drift = statistics.median(r[1] for r in results)
-    each = ", ".join(f"{p:.4f} ms/{d:.2f}" for p, d in results)
+    timed = [r[1] for r in results if r[1] is not None]
+    drift = statistics.median(timed) if timed else None
+    each = ", ".join(f"{p:.4f} ms/{d:.2f}" if d is not None else f"{p:.4f} ms/-"
+                     for p, d in results)
     return per_step, drift, f" [medians of {runs} runs: {each}]" if runs > 1 else ""
 
 
@@ -273,7 +292,7 @@ def main() -> None:
           f"(target <= 10); one no-op HTTP round trip takes {floor:.2f} ms (p50), and a run "
           f"needs {requests_per_run}")
     print(f"W3 {args.steps} steps: {per_step:.4f} ms/step (target <= 0.1), last 10% / first "
-          f"10% = {drift:.2f} (target <= 1.2); a raw commit costs "
+          f"10% = {ratio_text(drift)} (target <= 1.2); a raw commit costs "
           f"{1000 / commit_rate:.4f} ms{each}")
 
 

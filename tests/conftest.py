@@ -23,9 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "both_backends: run the test once on SQLite and once on PostgreSQL")
     config.addinivalue_line(
         "markers", "postgres_only: multi-node behaviour that only PostgreSQL provides")
-    config.addinivalue_line(
-        "markers", "restarts_database: restarts the PostgreSQL server; run alone, after the "
-        "rest (scripts/test does)")
 
 
 def _postgres_schema_gap() -> list[int]:
