@@ -25,8 +25,11 @@ MODULES = [importlib.import_module(f"workflow_studio.config.{m.name}")
 ENV_SAMPLES = {
     "PORT": ("9000", 9000),
     "WORKFLOW_ARTIFACT_DIR": ("/srv/artifacts", "/srv/artifacts"),
+    "WORKFLOW_ENV_PASSTHROUGH": ("HTTPS_PROXY, SENTRY_DSN", ("HTTPS_PROXY", "SENTRY_DSN")),
     "WORKFLOW_EXECUTOR_SLOTS": ("8", 8),
     "WORKFLOW_LOG_LEVEL": ("warning", "WARNING"),
+    "WORKFLOW_MAX_JSON_BYTES": ("2097152", 2097152),
+    "WORKFLOW_MAX_PAYLOAD_BYTES": ("65536", 65536),
     "WORKFLOW_POSTGRES_SCHEMA": ("staging", "staging"),
     "WORKFLOW_POSTGRES_URL": ("postgresql://db/x", "postgresql://db/x"),
     "WORKFLOW_PUBLIC_BASE_URL": ("https://w.example/", "https://w.example"),

@@ -56,11 +56,14 @@ class ErrorCode(StrEnum):
     # Answered by the app-side routes (workflow_studio.integrations), not by the worker.
     UNEXPECTED_LOCAL_CALLBACK = "unexpected_local_callback", 409
     PAYLOAD_TOO_LARGE = "payload_too_large", 413
+    URI_TOO_LONG = "uri_too_long", 414
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
     TOO_EARLY = "too_early", 425
     RATE_LIMITED = "rate_limited", 429
+    HEADERS_TOO_LARGE = "headers_too_large", 431
     INTERNAL_ERROR = "internal_error", 500
     WEBHOOK_HANDLER_FAILED = "webhook_handler_failed", 500
+    NOT_IMPLEMENTED = "not_implemented", 501
     DATABASE_UNAVAILABLE = "database_unavailable", 503
 
 
@@ -77,7 +80,8 @@ class RunErrorCode(StrEnum):
 
 
 # The code that answers a bare HTTP status, when nothing more specific is known: routing
-# errors and werkzeug's own exceptions (malformed forms, oversized bodies, ...).
+# errors, werkzeug's own exceptions (malformed forms, oversized bodies, ...) and what
+# gunicorn refuses before the app (worker.gunicorn_worker: long request lines, headers).
 _GENERIC_CODES = (
     ErrorCode.INVALID_REQUEST,
     ErrorCode.UNAUTHORIZED,
@@ -85,8 +89,11 @@ _GENERIC_CODES = (
     ErrorCode.METHOD_NOT_ALLOWED,
     ErrorCode.CONFLICT,
     ErrorCode.PAYLOAD_TOO_LARGE,
+    ErrorCode.URI_TOO_LONG,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    ErrorCode.HEADERS_TOO_LARGE,
     ErrorCode.INTERNAL_ERROR,
+    ErrorCode.NOT_IMPLEMENTED,
 )
 GENERIC_CODE_BY_STATUS: MappingProxyType[int, ErrorCode] = MappingProxyType(
     {code.status: code for code in _GENERIC_CODES})
@@ -127,6 +134,8 @@ _RUNBOOK: MappingProxyType[str, str] = MappingProxyType({
     ),
     ErrorCode.DATABASE_UNAVAILABLE: "Check that the worker's database is reachable, then retry.",
     ErrorCode.ACTIVATION_FAILED: "Fix the import error shown, rebuild and deploy again.",
+    ErrorCode.PAYLOAD_TOO_LARGE: (
+        "Send less: the message names the limit and the setting that raises it."),
     RunErrorCode.NONDETERMINISTIC_REPLAY: (
         "Workflow code changed under a running run; keep old runs on their deployment "
         "(runs are pinned) and make workflow code depend only on step results."

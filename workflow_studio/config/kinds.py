@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, cast
 
 from workflow_studio.compute.scopes import ALL_SCOPES
+from workflow_studio.config.environment import VARIABLE_NAME, is_worker_secret
 from workflow_studio.config.model import MIN_KEY_LENGTH, ConfigError, SeedKey
 
 WEBHOOK_PROVIDERS = ("github", "stripe", "standard", "hmac")
@@ -224,6 +225,15 @@ def scopes(item: str) -> str:
 def names(item: str) -> str:
     if not item:
         raise Invalid("expected non-empty strings, got ''")
+    return item
+
+
+def variable_names(item: str) -> str:
+    """An environment variable's name that user code may see (``env_passthrough``)."""
+    if not VARIABLE_NAME.fullmatch(item):
+        raise Invalid(f"{item!r} is not an environment variable name")
+    if is_worker_secret(item):
+        raise Invalid(f"{item} is a worker secret; user code never sees it")
     return item
 
 

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from workflow_studio.compute.payloads import DEFAULT_MAX_BYTES
+
 DEFAULT_DATA_DIR = ".workflow-studio"
 REMOTE_WORLD = "workflow-studio/world-remote"
 CONFIG_ENV = "WORKFLOW_STUDIO_CONFIG"
@@ -45,6 +47,7 @@ class Settings:
     postgres_schema: str = "workflow_studio"
     require_https: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    auth_failures_per_minute: int = 20
     rate_limit_per_minute: int = 6000
     expected_target_world: str = REMOTE_WORLD
     on_webhook: Any = None
@@ -56,10 +59,15 @@ class Settings:
     max_artifact_bytes: int = 64 * 1024 * 1024
     max_unpacked_bytes: int = 256 * 1024 * 1024
     max_artifact_files: int = 2000
+    max_json_bytes: int = 1024 * 1024
+    max_webhook_bytes: int = 5 * 1024 * 1024
+    max_payload_bytes: int = DEFAULT_MAX_BYTES
     activation_timeout: float = 60.0
     executor_slots: int = 4
     lease_seconds: float = 30.0
     idempotency_retention_seconds: int = 24 * 3600
+    retention_audit_days: int = 90
+    env_passthrough: tuple[str, ...] = ()
     webhooks: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     secret_key: str | None = None
     public_base_url: str | None = None

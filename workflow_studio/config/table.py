@@ -28,6 +28,7 @@ from workflow_studio.config.kinds import (
     Webhooks,
     networks,
     scopes,
+    variable_names,
 )
 from workflow_studio.config.model import CONFIG_ENV, MIN_KEY_LENGTH, OPTIONS_ENV, Settings
 
@@ -99,12 +100,23 @@ SETTINGS: tuple[Setting, ...] = (
        "largest unpacked size of an artifact"),
     _S("max_artifact_files", "worker.storage.max_artifact_files", Int(1),
        "most files in an artifact"),
+    _S("max_json_bytes", "worker.limits.max_json_bytes", Int(1024),
+       "largest request body of every route but uploads and webhooks (413 "
+       "`payload_too_large`)", "WORKFLOW_MAX_JSON_BYTES"),
+    _S("max_webhook_bytes", "worker.limits.max_webhook_bytes", Int(1024),
+       "largest body of `POST /v1/webhooks/<provider>` and `/v1/hooks/<token>`"),
+    _S("max_payload_bytes", "worker.limits.max_payload_bytes", Int(1024),
+       "largest run input, step input or output, stream chunk or hook payload, as JSON",
+       "WORKFLOW_MAX_PAYLOAD_BYTES"),
     _S("require_https", "worker.security.require_https", Bool(),
        "plain HTTP from a non-local client gets 403 `https_required`", "WORKFLOW_REQUIRE_HTTPS"),
     _S("trusted_proxies", "worker.security.trusted_proxies",
        Strings(networks, "list of IPs/CIDRs"),
        "proxies whose `X-Forwarded-Proto` is believed (env: comma or space separated)",
        "WORKFLOW_TRUSTED_PROXIES"),
+    _S("auth_failures_per_minute", "worker.security.auth_failures_per_minute", Int(0),
+       "failed authentications a client address (or a key prefix) may have per minute; "
+       "then 429 `rate_limited` until the minute ends; 0 disables"),
     _S("rate_limit_per_minute", "worker.rate_limit_per_minute", Int(0),
        "requests per key per minute; 0 disables; keys may override",
        "WORKFLOW_RATE_LIMIT_PER_MINUTE"),
@@ -128,6 +140,12 @@ SETTINGS: tuple[Setting, ...] = (
        "seconds a dead process's claims are held before another takes them over"),
     _S("idempotency_retention_seconds", "worker.idempotency_retention_seconds", Int(1),
        "seconds an `Idempotency-Key` replays its first response"),
+    _S("retention_audit_days", "worker.retention.audit_days", Int(0),
+       "days audit rows and webhook delivery records are kept; 0 keeps them forever"),
+    _S("env_passthrough", "worker.execution.env_passthrough",
+       Strings(variable_names, "list of variable names"),
+       "variables deployed code sees besides PATH, HOME, locale, TZ and TMPDIR (see "
+       "Security model); never a worker secret", "WORKFLOW_ENV_PASSTHROUGH"),
     _S("webhooks", "worker.webhooks", Webhooks(),
        "provider secrets (" + ", ".join(WEBHOOK_PROVIDERS) + ")"),
     _S("secret_key", "worker.secret_key", Nullable(Text(MIN_KEY_LENGTH)),

@@ -153,9 +153,11 @@ def _target(row: Row) -> Target:
     return Target(row["id"], row["workflows"], row.get("concurrency"))
 
 
-def prepare(conn: Connection, request: StartRequest) -> Prepared:
-    """Resolve the deployment and encode the input, before the write transaction (a WAL
-    read takes no lock, so the single write lock is held only for the writes)."""
+def prepare(conn: Connection, request: StartRequest,
+            max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES) -> Prepared:
+    """Resolve the deployment and encode the input (at most ``max_payload_bytes``), before
+    the write transaction (a WAL read takes no lock, so the single write lock is held only
+    for the writes)."""
     digest = request.digest() if request.idempotency is not None else ""
     try:
         target = request.deployment if isinstance(request.deployment, Target) \
@@ -167,18 +169,23 @@ def prepare(conn: Connection, request: StartRequest) -> Prepared:
         if request.trigger_type not in runs.TRIGGER_TYPES:
             raise StartRefused(ErrorCode.INVALID_REQUEST, "triggerType must be one of "
                                f"{', '.join(runs.TRIGGER_TYPES)}")
-        input_json = request.input_json or encode_input(request.args, request.kwargs)
+        input_json = request.input_json or encode_input(request.args, request.kwargs,
+                                                        max_payload_bytes)
     except StartRefused as refused:
         return Prepared(request, digest, refused=refused)
     return Prepared(request, digest, target, input_json)
 
 
-def encode_input(args: list[Any], kwargs: Mapping[str, Any]) -> str:
-    """A run's stored input from tagged-JSON arguments (``StartRefused`` if a tag is bad)."""
+def encode_input(args: list[Any], kwargs: Mapping[str, Any],
+                 max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES) -> str:
+    """A run's stored input from tagged-JSON arguments (``StartRefused`` if a tag is bad,
+    ``payload_too_large`` beyond ``max_payload_bytes``)."""
     try:
         values = payloads.from_jsonable(args), payloads.from_jsonable(dict(kwargs))
         return payloads.dumps({"args": tuple(values[0]), "kwargs": dict(values[1])},
-                              "run arguments")
+                              "run arguments", max_payload_bytes)
+    except payloads.PayloadTooLarge as exc:
+        raise StartRefused(ErrorCode.PAYLOAD_TOO_LARGE, str(exc)) from None
     except (ValueError, TypeError, KeyError, payloads.PayloadError) as exc:
         raise StartRefused(ErrorCode.INVALID_REQUEST,
                            f"args/kwargs hold an invalid tagged value: {exc}") from None
@@ -234,8 +241,9 @@ def _replay(conn: Connection, existing: Row, digest: str, key: Idempotency) -> S
 
 
 def start_run(conn: Connection, request: StartRequest,
-              on_created: Callable[[Connection, Row], None] | None = None) -> Started:
+              on_created: Callable[[Connection, Row], None] | None = None,
+              max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES) -> Started:
     """``prepare`` and ``write`` in one transaction (joining the caller's): for callers
     off the hot path. Raises ``StartRefused``; the caller wakes an executor afterwards."""
     with conn.transaction():
-        return write(conn, prepare(conn, request), on_created=on_created)
+        return write(conn, prepare(conn, request, max_payload_bytes), on_created=on_created)

@@ -12,20 +12,29 @@ be exercised without gunicorn:
 - ``wait_permits`` / ``direct_permits``: how many request threads may idle in a long-poll
   or execute the run they just triggered, at once (all but one each);
 - ``hook_url``: turns a hook token into its signed public URL (``create_webhook()``);
-- ``clock``: wall-clock milliseconds, for features that are tested with a fake clock.
+- ``redactor``: what recorded errors go through, since API callers read them: bounded,
+  and without the worker's secret values (``config.environment.Redactor``);
+- ``max_payload_bytes``: the largest payload (run input, step input or output, stream
+  chunk, hook payload) this process stores, as encoded JSON;
+- ``clock``: wall-clock milliseconds, for features that are tested with a fake clock;
+- ``purges``: periodic clean-ups the host adds (``add_purge``; the worker's retention pass),
+  run by the executor's heartbeat beside its own purge of expired idempotency keys.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from workflow_studio.compute.clock import now_ms
+from workflow_studio.compute.payloads import DEFAULT_MAX_BYTES
+from workflow_studio.config.environment import Redactor
 from workflow_studio.engine import runs as starts
-from workflow_studio.storage import Connection, Database, Row
+from workflow_studio.storage import Connection, Database, DatabaseUnavailable, Row
 from workflow_studio.storage.group_commit import GroupCommit
 from workflow_studio.storage.world import TERMINAL_RUN_STATUSES, runs
 
@@ -33,6 +42,7 @@ if TYPE_CHECKING:
     from workflow_studio.engine.executor import Executor
 
 DIRECT_PERMIT_WAIT = 0.02  # seconds a waiting trigger waits to execute its run itself
+log = logging.getLogger("workflow_studio.engine")
 
 
 class Clock(Protocol):
@@ -134,10 +144,14 @@ class Runtime:
     """The engine's per-process state for one database (see the module docstring)."""
 
     def __init__(self, db: Database, *, threads: int = 4, clock: Clock | None = None,
-                 hook_url: Callable[[str], str] | None = None) -> None:
+                 hook_url: Callable[[str], str] | None = None,
+                 max_payload_bytes: int = DEFAULT_MAX_BYTES,
+                 redactor: Redactor | None = None) -> None:
         self.db = db
+        self.redactor = redactor or Redactor()
         self.clock: Clock = clock or SystemClock()
         self.hook_url = hook_url
+        self.max_payload_bytes = max_payload_bytes
         self.watchers = RunWatchers()
         self.committer = GroupCommit(db)
         # A request thread held by a long-poll, or by executing the run it triggered: all
@@ -146,7 +160,27 @@ class Runtime:
         self.wait_permits = Permits(max(1, threads - 1))
         self.direct_permits = Permits(max(1, threads - 1))
         self.executor: Executor | None = None
+        self.purges: list[Callable[[Connection, int], object]] = []
         self._lock = threading.Lock()
+
+    # -- periodic clean-ups --------------------------------------------------------------
+    def add_purge(self, purge: Callable[[Connection, int], object]) -> None:
+        """Have the heartbeat call ``purge(connection, now_ms)`` every ``PURGE_INTERVAL``
+        (the callable decides whether this process does the work this time)."""
+        self.purges.append(purge)
+
+    def purge(self, conn: Connection) -> None:
+        """Run every added purge with this runtime's clock. One that fails is logged and
+        does not keep the others from running (an unreachable database is raised: the
+        heartbeat backs off)."""
+        now = self.clock.now_ms()
+        for purge in list(self.purges):
+            try:
+                purge(conn, now)
+            except DatabaseUnavailable:
+                raise
+            except Exception:
+                log.exception("purge %r failed", purge)
 
     # -- the executor ------------------------------------------------------------------
     def install(self, executor: Executor | None) -> None:
@@ -182,7 +216,7 @@ class Runtime:
         thread and back; ``Started.wait_left`` is then what is left of its wait. Any
         other new run wakes an executor slot. Raises ``StartRefused``.
         """
-        prepared = starts.prepare(conn, request)
+        prepared = starts.prepare(conn, request, self.max_payload_bytes)
         direct = self.reserve_direct(wait) if prepared.direct_eligible else None
         owner = direct.owner() if direct is not None else None
         try:

@@ -38,9 +38,11 @@ def cancel(conn: Connection, run_id: str) -> Row:
     return run
 
 
-def resume_hook(conn: Connection, token: str, payload: Any) -> Row:
-    """Deliver ``payload`` to the live hook ``token`` and wake its run; returns the hook."""
-    payload_json = payloads.dumps(payload, "hook payload")
+def resume_hook(conn: Connection, token: str, payload: Any,
+                max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES) -> Row:
+    """Deliver ``payload`` to the live hook ``token`` and wake its run; returns the hook.
+    ``payloads.PayloadTooLarge`` when it is over ``max_payload_bytes`` as JSON."""
+    payload_json = payloads.dumps(payload, "hook payload", max_payload_bytes)
     with conn.transaction():
         hook = hooks.get_live_by_token(conn, token)
         if hook is None:

@@ -3,6 +3,11 @@
 Settings are read in the master from the same sources as the app (file, env, options); no
 database connection is opened here. Each worker process connects (and migrates) in
 ``post_worker_init``, after the fork.
+
+The worker's secrets leave the master's environment before it forks (``on_starting``); each
+worker process gets them back to read its settings (``post_fork``) and, before any user
+code runs, keeps only what user code may see (``post_worker_init``; README, "Security
+model", and ``config/environment.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import ipaddress
 import os
 import sys
 
+from workflow_studio.config import environment
 from workflow_studio.config.settings import ConfigError, load_settings
+from workflow_studio.engine.executor import node_id
 from workflow_studio.worker import execution as _engine  # imported before the fork
 from workflow_studio.worker.server import READY_MARKER
 
@@ -21,15 +28,31 @@ try:
     _settings = load_settings()
 except ConfigError as _exc:
     sys.exit(f"workflow-studio: {_exc}")
+# The worker secrets this master took out of its environment (on_starting); each worker
+# process gets them back for the settings it reads while it loads the app (post_fork), and
+# drops them again, with everything else user code must not see (post_worker_init).
+_hidden: dict[str, str] = {}
 
 wsgi_app = "workflow_studio.worker.wsgi:app"
+# Drawn once in the master, inherited by every worker process it forks: claims are owned by
+# (node, pid), so child_exit releases exactly its own dead process's claims.
+_node = node_id()
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers or 1
-worker_class = "gthread"
+# gthread, answering what gunicorn refuses before the app (below) with the JSON envelope.
+worker_class = "workflow_studio.worker.gunicorn_worker.JsonErrorWorker"
 threads = _settings.threads or 1
 timeout = 60
 graceful_timeout = 30
 keepalive = 5
+# What gunicorn reads before the app: every header the API documents fits with room to spare
+# (Authorization with a long seed key, a 255-byte Idempotency-Key, a 128-byte correlation
+# id), and so does a request line to a 500-character hook token even percent-encoded. More
+# is answered 414 uri_too_long / 431 headers_too_large (gunicorn_worker); bodies have the
+# app's limits (worker.limits).
+limit_request_line = 4094          # bytes of "METHOD /path?query HTTP/1.1"
+limit_request_fields = 100         # header fields
+limit_request_field_size = 8190    # bytes of one header field, name and value
 max_requests = 0  # the executor keeps leases; recycling is opt-in via GUNICORN_CMD_ARGS
 control_socket_disable = True  # gunicorn 27+: one fixed socket path would collide across masters
 # gunicorn parses these strictly: hand it normalised networks (10.0.0.5/24 -> 10.0.0.0/24).
@@ -45,7 +68,9 @@ access_log_format = (
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation": {"()": "workflow_studio.worker.correlation.CorrelationFilter"}},
+    "filters": {"correlation": {"()": "workflow_studio.worker.correlation.CorrelationFilter"},
+                # Hook URL tokens are bearer secrets: never whole in a log line.
+                "redact": {"()": "workflow_studio.worker.redaction.RedactHookTokens"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s "
                             "correlation_id=%(correlation_id)s run_id=%(run_id)s %(message)s"},
@@ -53,9 +78,9 @@ logconfig_dict = {
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain",
-                    "filters": ["correlation"], "stream": "ext://sys.stderr"},
+                    "filters": ["correlation", "redact"], "stream": "ext://sys.stderr"},
         "access": {"class": "logging.StreamHandler", "formatter": "access",
-                   "stream": "ext://sys.stdout"},
+                   "filters": ["redact"], "stream": "ext://sys.stdout"},
     },
     "root": {"level": _settings.log_level, "handlers": ["console"]},
     "loggers": {
@@ -63,6 +88,18 @@ logconfig_dict = {
         "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
     },
 }
+
+
+def on_starting(server):
+    """In the master, before the first fork (and after a ``--preload`` app read its settings):
+    the secrets leave os.environ and the block /proc/<pid>/environ shows."""
+    _hidden.update(environment.hide_secrets())
+
+
+def post_fork(server, worker):
+    """In the new worker process, before it loads the app: the settings it reads are the
+    master's (a reload or a respawn must not lose the seed key: that would revoke it)."""
+    os.environ.update(_hidden)
 
 
 def post_worker_init(worker):
@@ -73,7 +110,13 @@ def post_worker_init(worker):
     executor backs off until the database answers, instead of halting the whole node."""
     from workflow_studio.storage import DatabaseUnavailable
 
-    db = worker.wsgi.extensions["workflow_studio"].db
+    state = worker.wsgi.extensions["workflow_studio"]
+    # The app exists (its settings are read): before any user code runs in this process,
+    # the environment keeps only what user code may see (README, "Security model").
+    removed = environment.restrict_to(state.settings.env_passthrough)
+    worker.log.debug("workflow-studio: removed from the environment of user code: %s",
+                     ", ".join(sorted(removed)) or "nothing")
+    db = state.db
     db.start_background_checkpoints()  # SQLite: WAL checkpoints off the commit path
     try:
         db.connection()
@@ -93,7 +136,7 @@ def post_worker_init(worker):
     gc.freeze()
     # Whatever the log level: start_compute_worker_server counts these to know every
     # process serves (one answering health check proves only one of them).
-    sys.stderr.write(f"{READY_MARKER} (pid {os.getpid()})\n")
+    sys.stderr.write(f"{READY_MARKER} (pid {os.getpid()}, node {_node})\n")
     sys.stderr.flush()
 
 
@@ -101,7 +144,7 @@ def _start_engine(worker):
     """Start this process's executor; SIGTERM/SIGQUIT/SIGINT first make it stop claiming."""
     import signal
 
-    executor = _engine.start_for_app(worker.wsgi)
+    executor = _engine.start_for_app(worker.wsgi, _node)
     for signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
         previous = signal.getsignal(signum)
 
@@ -120,7 +163,7 @@ def worker_exit(server, worker):
 def child_exit(server, worker):
     """A worker process died (or exited): release its claims now, not at lease expiry."""
     try:
-        _engine.release_dead_worker(_settings, worker.pid)
+        _engine.release_dead_worker(_settings, _node, worker.pid, {**_hidden, **os.environ})
     except Exception as exc:  # the lease expiry still covers it
         server.log.error("workflow-studio: could not release claims of %s: %s",
                          worker.pid, exc)
