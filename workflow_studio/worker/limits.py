@@ -76,6 +76,8 @@ def read_body() -> bytes:
 def init_app(app: Flask) -> None:
     @app.before_request
     def _limit_body() -> None:
+        if not request.content_length and "Transfer-Encoding" not in request.headers:
+            return  # no body: nothing to bound (most reads; read_body computes the cap)
         limit, path = _cap()
         g.body_limit = limit, path
         request.max_content_length = limit + 1  # see read_body

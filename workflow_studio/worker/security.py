@@ -101,6 +101,10 @@ def client_address() -> str:
     address its IPv4 form."""
     if "client_address" not in g:
         address = _client_and_proto()[0]
+        if ":" not in address and address.count(".") == 3 and address.replace(
+                ".", "").isdigit():  # dotted IPv4, the common case: no parse needed
+            g.client_address = address
+            return address
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
