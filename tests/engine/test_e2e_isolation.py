@@ -4,7 +4,6 @@ code is refused there too."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 from tests.conftest import ADMIN_KEY
 from tests.deployments.helpers import write_project
 from tests.engine.e2e_project import wait_for
+from tests.engine.test_e2e import finished
 from tests.engine.test_unrecorded_and_timeouts import gone, marks
 from workflow_studio.builder.project import build_project
 from workflow_studio.client import ComputeClient
@@ -67,16 +67,6 @@ def starter():
 '''
 
 
-def finished(remote: ComputeClient, run_id: str, timeout: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = remote.get_run(run_id, wait=min(5.0, max(0.1, deadline - time.monotonic())))
-        if run["status"] in ("completed", "failed", "cancelled"):
-            return run
-        if time.monotonic() > deadline:
-            raise AssertionError(f"run still {run['status']}: {run}")
-
-
 def test_process_steps_and_unrecorded_starts_on_the_worker(tmp_path: Path, worker: Any):
     remote = ComputeClient(worker.url, ADMIN_KEY)
     config = write_project(tmp_path / "project", {
@@ -93,18 +83,18 @@ def test_process_steps_and_unrecorded_starts_on_the_worker(tmp_path: Path, worke
     isolated = remote.trigger_run("isolated", [str(where_dir)])["id"]
     starter = remote.trigger_run("starter")["id"]
 
-    assert finished(remote, over)["output"] == "StepTimeoutError after 2"
+    assert finished(remote, over, timeout=30)["output"] == "StepTimeoutError after 2"
     started = marks(over_dir)
     assert [what for what, _, _ in started] == ["start", "start"]  # both killed mid-body
     assert all(gone(pid) for _, pid, _ in started)
 
-    output = finished(remote, isolated)["output"]
+    output = finished(remote, isolated, timeout=30)["output"]
     assert output["version"] == "deployed-7"  # the child imported the deployment's code
     child_pid = marks(where_dir)[0][1]
     assert output["pid"] == child_pid
     wait_for(lambda: gone(child_pid), timeout=5)  # a process of its own, not a worker's
 
-    refused = finished(remote, starter)
+    refused = finished(remote, starter, timeout=30)
     assert refused["status"] == "failed"
     assert refused["error"]["code"] == "workflow_error"
     assert "would start a new run on every replay" in refused["error"]["message"]
