@@ -30,6 +30,7 @@ from typing import Any
 from workflow_studio.compute import payloads
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
+from workflow_studio.compute.runs import TRIGGER_TYPES
 from workflow_studio.engine.render import run_json
 from workflow_studio.storage import Connection, Row, idempotency
 from workflow_studio.storage import deployments as deployments_repo
@@ -166,9 +167,9 @@ def prepare(conn: Connection, request: StartRequest,
             raise StartRefused(ErrorCode.UNKNOWN_WORKFLOW,
                                f"Deployment {target.id} has no workflow "
                                f"{request.workflow_name!r}.", workflows=list(target.workflows))
-        if request.trigger_type not in runs.TRIGGER_TYPES:
+        if request.trigger_type not in TRIGGER_TYPES:
             raise StartRefused(ErrorCode.INVALID_REQUEST, "triggerType must be one of "
-                               f"{', '.join(runs.TRIGGER_TYPES)}")
+                               f"{', '.join(TRIGGER_TYPES)}")
         input_json = request.input_json or encode_input(request.args, request.kwargs,
                                                         max_payload_bytes)
     except StartRefused as refused:

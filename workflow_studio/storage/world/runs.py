@@ -10,13 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow_studio.compute import runs as runs_vocabulary
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.ids import new_id
 from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import WorldConflict, events
-
-TRIGGER_TYPES = runs_vocabulary.TRIGGER_TYPES
 
 
 def create(conn: Connection, workflow_name: str, deployment_id: str, trigger_type: str,

@@ -15,6 +15,7 @@ from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import parse_id
+from workflow_studio.compute.runs import TRIGGER_TYPES
 from workflow_studio.engine import runs as starts
 from workflow_studio.engine import service
 from workflow_studio.storage.base import Connection, IntegrityError, Row
@@ -92,8 +93,8 @@ def create_run(conn: Connection, run_id: str | None, data: dict[str, Any]) -> Ro
     if requested is not None and not isinstance(requested, str):
         raise _bad("eventData.deploymentId must be a string")
     trigger = data.get("triggerType", "api")
-    if trigger not in runs.TRIGGER_TYPES:
-        raise _bad(f"eventData.triggerType must be one of {', '.join(runs.TRIGGER_TYPES)}")
+    if trigger not in TRIGGER_TYPES:
+        raise _bad(f"eventData.triggerType must be one of {', '.join(TRIGGER_TYPES)}")
     data = {"input": {"args": [], "kwargs": {}}, **data}
     request = starts.StartRequest(name, deployment=requested or None, trigger_type=trigger,
                                   run_id=run_id, input_json=_payload_json(data, "input"),
