@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,9 @@ def _clean_env() -> dict[str, str]:
             if not k.startswith("WORKFLOW_") or k.startswith("WORKFLOW_TEST_")}
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerServer]:
-    """One worker for the module, with examples/hello built, uploaded and activated."""
-    root = tmp_path_factory.mktemp("deployed")
+@contextmanager
+def hello_worker(root: Path) -> Iterator[WorkerServer]:
+    """A worker with examples/hello built, uploaded and activated (and these keys)."""
     server = start_compute_worker_server(
         sqlite_path=str(root / "worker.db"), artifact_dir=str(root / "artifacts"),
         seed_api_keys=KEYS, log_path=str(root / "gunicorn.log"), env=_clean_env())
@@ -64,6 +64,13 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerServer]
         yield server
     finally:
         server.stop(10)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerServer]:
+    """One worker for the module."""
+    with hello_worker(tmp_path_factory.mktemp("deployed")) as server:
+        yield server
 
 
 def configure_app(monkeypatch: pytest.MonkeyPatch, worker_url: str, **overrides: str) -> None:
