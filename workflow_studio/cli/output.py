@@ -17,6 +17,11 @@ def fail(message: str, status: int = 1) -> NoReturn:
     sys.exit(status)
 
 
+def note(message: str) -> None:
+    """A hint on stderr that does not stop the command (stdout stays the command's)."""
+    click.echo(f"workflow-studio: note: {message}", err=True)
+
+
 def report_client_error(exc: ComputeClientError) -> NoReturn:
     """Print the worker's error as the runbook does: symptom, then action."""
     click.echo(f"workflow-studio: error: {exc}", err=True)

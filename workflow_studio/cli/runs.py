@@ -1,6 +1,9 @@
 """``workflow-studio runs start|list|show|cancel|resume|tail``: against a remote worker
-(``--url``/``--api-key``) or, without ``--url``, the local worker database (a running local
-worker picks the change up within its poll interval)."""
+(``--url``/``--api-key``), the local worker's database, or the local world's (``--local``:
+the runs an app's embedded world keeps in ``./.workflow-studio/local.db``). Without
+``--url`` the command reads whichever database is there (``target.runs_target``); a change
+made here rings the executors of that database on this machine, so they act on it at once.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +15,19 @@ from typing import Any
 import click
 
 from workflow_studio.cli.output import fail, print_json, print_table
-from workflow_studio.cli.target import client, local_database, local_settings, remote_options
+from workflow_studio.cli.target import (
+    client,
+    local_database,
+    local_option,
+    local_settings,
+    local_world_file,
+    remote_options,
+    runs_target,
+)
 from workflow_studio.compute import payloads
 from workflow_studio.compute.runs import RUN_STATUSES, TRIGGER_TYPES
 from workflow_studio.compute.world import TERMINAL_STATUSES
+from workflow_studio.storage import Database, Row
 
 CLI_IDEMPOTENCY_SCOPE = "cli"  # keys given to the local `runs start`, apart from API keys'
 _COLUMNS = [("id", "ID"), ("workflowName", "WORKFLOW"), ("status", "STATUS"),
@@ -24,34 +36,27 @@ _COLUMNS = [("id", "ID"), ("workflowName", "WORKFLOW"), ("status", "STATUS"),
 
 
 class _Local:
-    """The few operations the CLI needs, on the local worker database."""
+    """The operations the CLI needs, on a database of this machine: the local worker's
+    (``_LocalWorker``) or the local world's (``_LocalWorld``)."""
 
-    def __init__(self, ctx: click.Context) -> None:
-        db = local_database(ctx)
+    max_payload_bytes: int | None = payloads.DEFAULT_MAX_BYTES
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.conn = db.connection()
-        self.retention_ms = local_settings(ctx).idempotency_retention_seconds * 1000
 
-    def trigger_run(self, name: str, args: list[Any], kwargs: dict[str, Any], *,
-                    deployment_id: str | None = None, idempotency_key: str | None = None
-                    ) -> Any:
-        """Start a run through the same service and rules as ``POST /v1/runs``; a local
-        worker's executor picks it up within its poll interval."""
+    def _run_json(self, row: Row, include_io: bool = True) -> Any:
         from workflow_studio.engine import render
-        from workflow_studio.engine import runs as starts
-        request = starts.StartRequest(
-            name, args, kwargs, deployment_id, "api",
-            starts.Idempotency(CLI_IDEMPOTENCY_SCOPE, idempotency_key, self.retention_ms)
-            if idempotency_key else None)
-        try:
-            started = starts.start_run(self.conn, request)
-        except starts.StartRefused as exc:
-            fail(f"{exc.code.value}: {exc.message}")
-        if started.replayed is not None and not started.run:
-            fail(f"idempotency key {idempotency_key!r} names a run that no longer exists")
-        return render.run_json(started.run)
+        return render.run_json(row, include_io)
+
+    def _changed(self) -> None:
+        """Ring this database's executors on this machine (they would find the change at
+        their next safety poll anyway)."""
+        if self.db.dialect == "sqlite":
+            from workflow_studio.engine import wakeups
+            wakeups.ring_all(wakeups.channel_dir(self.db.target))
 
     def get_run(self, run_id: str, wait: float | None = None) -> Any:
-        from workflow_studio.engine import render
         from workflow_studio.storage.world import runs
         deadline = time.monotonic() + (wait or 0)
         while True:
@@ -59,17 +64,16 @@ class _Local:
             if row is None:
                 fail(f"no run {run_id!r}")
             if row["status"] in TERMINAL_STATUSES or time.monotonic() >= deadline:
-                return render.run_json(row)
+                return self._run_json(row)
             time.sleep(0.05)
 
     def list_runs(self, **filters: Any) -> Any:
-        from workflow_studio.engine import render
         from workflow_studio.storage.world import runs
         rows, more = runs.list_runs(self.conn, status=filters.get("status"),
                                     workflow=filters.get("workflow"),
                                     trigger_type=filters.get("trigger_type"),
                                     cursor=filters.get("cursor"), limit=filters["limit"])
-        return {"data": [render.run_json(r, include_io=False) for r in rows],
+        return {"data": [self._run_json(r, include_io=False) for r in rows],
                 "cursor": rows[-1]["id"] if rows and more else None, "hasMore": more}
 
     def run_steps(self, run_id: str) -> Any:
@@ -95,26 +99,84 @@ class _Local:
                          for c in streams.read(self.conn, run_id, name, cursor)]}
 
     def cancel_run(self, run_id: str) -> Any:
-        from workflow_studio.engine import render, service
+        from workflow_studio.engine import service
         from workflow_studio.storage.world import WorldConflict
         try:
-            return render.run_json(service.cancel(self.conn, run_id))
+            row = service.cancel(self.conn, run_id)
         except LookupError:
             fail(f"no run {run_id!r}")
         except WorldConflict as exc:
             fail(str(exc))
+        self._changed()
+        return self._run_json(row)
 
     def resume_hook(self, token: str, payload: Any) -> Any:
         from workflow_studio.engine import service
+        from workflow_studio.sdk.errors import HookAlreadyResolvedError, HookNotFoundError
+        from workflow_studio.storage.world import WorldConflict
         try:
-            hook = service.resume_hook(self.conn, token, payload)
+            hook = service.resume_hook(self.conn, token, payload, self.max_payload_bytes)
         except service.HookNotFound:
-            fail(f"no live hook with token {token!r}")
+            fail(str(HookNotFoundError(token)))
+        except WorldConflict:
+            fail(str(HookAlreadyResolvedError(token)))
+        except payloads.PayloadError as exc:
+            fail(f"--payload: {exc}")
+        self._changed()
         return {"hookId": hook["id"], "runId": hook["run_id"], "status": "resumed"}
 
 
-def _target(ctx: click.Context, url: str | None, api_key: str | None) -> Any:
-    return client(url, api_key) if url else _Local(ctx)
+class _LocalWorker(_Local):
+    """The local worker's database; the only one ``runs start`` writes to."""
+
+    def __init__(self, ctx: click.Context) -> None:
+        settings = local_settings(ctx)
+        super().__init__(local_database(ctx))
+        self.retention_ms = settings.idempotency_retention_seconds * 1000
+        self.max_payload_bytes = settings.max_payload_bytes
+
+    def trigger_run(self, name: str, args: list[Any], kwargs: dict[str, Any], *,
+                    deployment_id: str | None = None, idempotency_key: str | None = None
+                    ) -> Any:
+        """Start a run through the same service and rules as ``POST /v1/runs``."""
+        from workflow_studio.engine import runs as starts
+        request = starts.StartRequest(
+            name, args, kwargs, deployment_id, "api",
+            starts.Idempotency(CLI_IDEMPOTENCY_SCOPE, idempotency_key, self.retention_ms)
+            if idempotency_key else None)
+        try:
+            started = starts.start_run(self.conn, request)
+        except starts.StartRefused as exc:
+            fail(f"{exc.code.value}: {exc.message}")
+        if started.replayed is not None and not started.run:
+            fail(f"idempotency key {idempotency_key!r} names a run that no longer exists")
+        self._changed()
+        return self._run_json(started.run)
+
+
+class _LocalWorld(_Local):
+    """The local world's database: runs read as ``ws.get_run`` reads them (``waitingOn``
+    says when one waits for an executor), and this process never executes any."""
+
+    def __init__(self) -> None:
+        from workflow_studio.config.local_world import local_world_settings
+        from workflow_studio.engine.owners import node_id
+        super().__init__(Database(str(local_world_file())))
+        self.max_payload_bytes = local_world_settings().max_payload_bytes
+        self.node = node_id()
+
+    def _run_json(self, row: Row, include_io: bool = True) -> Any:
+        from workflow_studio.engine import readiness, render
+        return render.run_json(readiness.as_read(self.conn, row, self.node), include_io)
+
+
+def _target(ctx: click.Context, url: str | None, api_key: str | None,
+            local: bool = False, starting: bool = False) -> Any:
+    where = runs_target(ctx, url, local, starting)
+    if where == "remote":
+        assert url is not None
+        return client(url, api_key)
+    return _LocalWorld() if where == "local-world" else _LocalWorker(ctx)
 
 
 def _json_arg(value: str | None, what: str) -> Any:
@@ -145,7 +207,7 @@ def start(ctx: click.Context, workflow: str, args_json: str | None, kwargs_json:
           deployment_id: str | None, idempotency_key: str | None, wait: float | None,
           as_json: bool, url: str | None, api_key: str | None) -> None:
     """Start a run of WORKFLOW."""
-    target = _target(ctx, url, api_key)
+    target = _target(ctx, url, api_key, starting=True)
     args = _json_arg(args_json, "--args") or []
     kwargs = _json_arg(kwargs_json, "--kwargs") or {}
     if not isinstance(args, list) or not isinstance(kwargs, dict):
@@ -192,13 +254,14 @@ def _show(run: dict[str, Any], as_json: bool) -> None:
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--cursor", help="Continue after this run id (from a previous page).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@local_option
 @remote_options()
 @click.pass_context
 def list_(ctx: click.Context, status: str | None, workflow: str | None,
           trigger_type: str | None, limit: int, cursor: str | None, as_json: bool,
-          url: str | None, api_key: str | None) -> None:
+          local: bool, url: str | None, api_key: str | None) -> None:
     """List runs, newest first."""
-    page = _target(ctx, url, api_key).list_runs(status=status, workflow=workflow,
+    page = _target(ctx, url, api_key, local).list_runs(status=status, workflow=workflow,
                                                 trigger_type=trigger_type, cursor=cursor,
                                                 limit=limit)
     if as_json:
@@ -213,12 +276,13 @@ def list_(ctx: click.Context, status: str | None, workflow: str | None,
 @click.argument("run_id")
 @click.option("--steps", "with_steps", is_flag=True, help="Also list the run's steps.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@local_option
 @remote_options()
 @click.pass_context
-def show(ctx: click.Context, run_id: str, with_steps: bool, as_json: bool, url: str | None,
-         api_key: str | None) -> None:
+def show(ctx: click.Context, run_id: str, with_steps: bool, as_json: bool, local: bool,
+         url: str | None, api_key: str | None) -> None:
     """Show RUN_ID: status, result or error, what it waits on."""
-    target = _target(ctx, url, api_key)
+    target = _target(ctx, url, api_key, local)
     run = target.get_run(run_id)
     if with_steps:
         run["steps"] = target.run_steps(run_id)["data"]
@@ -227,27 +291,35 @@ def show(ctx: click.Context, run_id: str, with_steps: bool, as_json: bool, url: 
         print_table(run["steps"], [("position", "#"), ("stepName", "STEP"),
                                    ("status", "STATUS"), ("attempt", "ATTEMPTS"),
                                    ("completedAt", "FINISHED")])
+        for step in run["steps"]:  # where each failing step raised: its traceback
+            stack = (step.get("error") or {}).get("stack")
+            if stack and step["status"] in ("failed", "retrying"):
+                click.echo(f"\nstep {step['position']} {step['stepName']} (attempt "
+                           f"{step['attempt']}, {step['status']}):\n{stack.rstrip()}")
 
 
 @command.command("cancel")
 @click.argument("run_id")
+@local_option
 @remote_options()
 @click.pass_context
-def cancel(ctx: click.Context, run_id: str, url: str | None, api_key: str | None) -> None:
+def cancel(ctx: click.Context, run_id: str, local: bool, url: str | None,
+           api_key: str | None) -> None:
     """Cancel RUN_ID (pending or running, parked included)."""
-    run = _target(ctx, url, api_key).cancel_run(run_id)
+    run = _target(ctx, url, api_key, local).cancel_run(run_id)
     click.echo(f"Cancelled {run['id']}.")
 
 
 @command.command("resume")
 @click.argument("token")
 @click.option("--payload", help="The payload as JSON (default null).")
+@local_option
 @remote_options()
 @click.pass_context
-def resume(ctx: click.Context, token: str, payload: str | None, url: str | None,
-           api_key: str | None) -> None:
+def resume(ctx: click.Context, token: str, payload: str | None, local: bool,
+           url: str | None, api_key: str | None) -> None:
     """Deliver a payload to the hook waiting on TOKEN."""
-    result = _target(ctx, url, api_key).resume_hook(token, _json_arg(payload, "--payload"))
+    result = _target(ctx, url, api_key, local).resume_hook(token, _json_arg(payload, "--payload"))
     click.echo(f"Resumed run {result['runId']} (hook {result['hookId']}).")
 
 
@@ -256,13 +328,14 @@ def resume(ctx: click.Context, token: str, payload: str | None, url: str | None,
 @click.option("--stream", "name", help="Follow this stream's chunks instead of the events.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--timeout", type=click.FloatRange(0), default=300, show_default=True)
+@local_option
 @remote_options()
 @click.pass_context
 def tail(ctx: click.Context, run_id: str, name: str | None, as_json: bool, timeout: float,
-         url: str | None, api_key: str | None) -> None:
+         local: bool, url: str | None, api_key: str | None) -> None:
     """Print RUN_ID's events as they are recorded, until the run ends (exit status 1 if it
     failed); with --stream, a stream's chunks until it closes."""
-    target = _target(ctx, url, api_key)
+    target = _target(ctx, url, api_key, local)
     if name is None:
         if _follow_events(target, run_id, timeout, as_json) == "run_failed":
             ctx.exit(1)

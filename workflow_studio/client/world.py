@@ -17,6 +17,8 @@ from workflow_studio.client.errors import ComputeClientError, NotFoundComputeCli
 from workflow_studio.client.remote_world import WorldProxyMethods
 from workflow_studio.compute.world import TERMINAL_STATUSES
 
+MAX_PAGE = 1000  # the most runs GET /v1/runs answers at once
+
 
 class RemoteWorld(WorldProxyMethods):
     """A ``World`` backed by a compute worker; with a ``world:proxy`` key it also speaks the
@@ -64,6 +66,20 @@ class RemoteWorld(WorldProxyMethods):
 
     def cancel_run(self, run_id: str) -> dict[str, Any]:
         return dict(self.client.cancel_run(run_id))
+
+    def list_runs(self, *, status: str | None = None, workflow: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """``GET /v1/runs``, newest first, following the cursor until ``limit`` runs."""
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(out) < limit:
+            page = self.client.list_runs(status=status, workflow=workflow, cursor=cursor,
+                                         limit=min(limit - len(out), MAX_PAGE))
+            out.extend(page["data"])
+            cursor = page["cursor"]
+            if not page["hasMore"] or cursor is None:
+                break
+        return out
 
     def list_events(self, run_id: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from workflow_studio.config.local_world import LOCAL_WORLD_ENV
 from workflow_studio.config.table import OTHER_ENV, SETTINGS
 
 _MIB = 1024 * 1024
@@ -56,8 +57,15 @@ def settings_table() -> str:
                   rows)
 
 
+def local_world_table() -> str:
+    """The variables of an app's embedded local world (``config.local_world``)."""
+    rows = [(f"`{s.env}`", s.kind.doc, show_default(s.default), s.doc) for s in LOCAL_WORLD_ENV]
+    return _table(("variable", "type", "default", "meaning"), rows)
+
+
 TABLES: tuple[tuple[str, Callable[[], str]], ...] = (
-    ("settings-env", env_table), ("settings-all", settings_table))
+    ("settings-env", env_table), ("settings-all", settings_table),
+    ("local-world-env", local_world_table))
 
 
 def update_readme(text: str) -> str:

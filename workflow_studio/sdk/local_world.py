@@ -4,6 +4,9 @@ and an in-process executor thread pool, so ``start()`` works with no server at a
 It runs the very same engine as the worker (replay, queue, claims, leases); only the code
 source differs: functions registered in this process instead of a deployment artifact.
 
+Its settings (file, slots, lease, payload cap) come from the constructor, else from the
+``WORKFLOW_LOCAL_*`` variables (``config.local_world``), which is how ``get_world()`` builds it.
+
 Who executes: the executor starts when this process starts a run, resumes a hook, or calls
 ``start_executor()``; reading (``get_run``, ``wait_run``, events, steps, streams) never
 starts it, so a process that only observes never executes (or fails) anybody's run. The
@@ -26,32 +29,46 @@ from typing import Any
 
 from workflow_studio.authoring.registry import Registry, seen
 from workflow_studio.compute.world import TERMINAL_STATUSES
+from workflow_studio.config.local_world import LocalWorldSettings, local_world_settings
 from workflow_studio.engine import readiness, render, service
 from workflow_studio.engine import runs as starts
 from workflow_studio.engine.executor import Executor
 from workflow_studio.engine.runtime import Runtime
+from workflow_studio.sdk.errors import HookAlreadyResolvedError, HookNotFoundError
 from workflow_studio.storage import Connection, Database, Row
-from workflow_studio.storage.world import events, runs, steps, streams
+from workflow_studio.storage.world import WorldConflict, events, runs, steps, streams
 
-DEFAULT_PATH = ".workflow-studio/local.db"
+DEFAULT_PATH = LocalWorldSettings.db_path
 IDEMPOTENCY_SCOPE = "local"
 
 
 class LocalWorld:
     """A ``World`` over a local SQLite file with its own runtime and executor."""
 
-    def __init__(self, path: str | Path | None = None, slots: int = 4,
-                 registry: Registry | None = None, lease_seconds: float = 30.0,
-                 database: Database | None = None) -> None:
-        """``database`` (a ``storage.Database``) replaces the SQLite file, e.g. so the
-        engine's tests run the same flows on PostgreSQL."""
-        self.path = str(Path(path or os.environ.get("WORKFLOW_LOCAL_DB", DEFAULT_PATH))
-                        .resolve())
+    def __init__(self, path: str | Path | None = None, slots: int | None = None,
+                 registry: Registry | None = None, lease_seconds: float | None = None,
+                 database: Database | None = None,
+                 max_payload_bytes: int | None = None) -> None:
+        """Each setting left None comes from its ``WORKFLOW_LOCAL_*`` variable, else its
+        default (``ConfigError`` naming the variable for a bad value). ``database`` (a
+        ``storage.Database``) replaces the SQLite file, e.g. so the engine's tests run the
+        same flows on PostgreSQL."""
+        given = local_world_settings()
+        self.settings = LocalWorldSettings(
+            db_path=str(path) if path is not None else given.db_path,
+            slots=given.slots if slots is None else slots,
+            lease_seconds=given.lease_seconds if lease_seconds is None else lease_seconds,
+            max_payload_bytes=given.max_payload_bytes if max_payload_bytes is None
+            else max_payload_bytes)
+        self.path = str(self.settings.db_file)
         self.db = database if database is not None else Database(self.path)
         self._registry = registry
-        self.runtime = Runtime(self.db, threads=slots + 1)
+        slots = self.settings.slots
+        self.runtime = Runtime(self.db, threads=slots + 1,
+                               max_payload_bytes=self.settings.max_payload_bytes)
         self.executor = Executor(self.runtime, self._resolve, slots=slots, name="local",
-                                 lease_seconds=lease_seconds, runnable=self._runnable)
+                                 lease_seconds=self.settings.lease_seconds,
+                                 runnable=self._runnable)
         self._started = False
         self._lock = threading.Lock()
 
@@ -149,8 +166,23 @@ class LocalWorld:
     def read_stream(self, run_id: str, name: str, after: int = 0) -> list[dict[str, Any]]:
         return [render.chunk_json(c) for c in streams.read(self._conn(), run_id, name, after)]
 
+    def list_runs(self, *, status: str | None = None, workflow: str | None = None,
+                  limit: int = 100) -> list[dict[str, Any]]:
+        """Runs newest first, as ``GET /v1/runs`` shows them (no input or output)."""
+        conn = self._conn()
+        rows, _ = runs.list_runs(conn, status=status, workflow=workflow, limit=limit)
+        return [render.run_json(readiness.as_read(conn, row, self.executor.node),
+                                include_io=False) for row in rows]
+
     def resume_hook(self, token: str, payload: Any) -> dict[str, Any]:
+        """``HookNotFoundError`` / ``HookAlreadyResolvedError``, like the remote world."""
         self.start_executor()
-        hook = service.resume_hook(self._conn(), token, payload)
+        try:
+            hook = service.resume_hook(self._conn(), token, payload,
+                                       self.settings.max_payload_bytes)
+        except service.HookNotFound:
+            raise HookNotFoundError(token) from None
+        except WorldConflict:  # the one conflict of a resume: the hook was received
+            raise HookAlreadyResolvedError(token) from None
         self.runtime.wake()
         return {"hookId": hook["id"], "runId": hook["run_id"], "token": token}

@@ -1,4 +1,5 @@
-"""``Run[R]``, the handle ``start()`` returns, and the errors its ``result()`` raises.
+"""``Run[R]``, the handle ``start()`` returns, the errors its ``result()`` raises, and
+``resume_hook()``.
 
 A ``Run`` is a run id plus the world it lives in; every method asks the world afresh. ``R``
 is the workflow's return type, so ``start(checkout, 42).result()`` is typed like
@@ -12,22 +13,37 @@ from collections.abc import Iterator
 from typing import Any, Generic, TypeVar, cast
 
 from workflow_studio.compute import payloads
+from workflow_studio.compute.errors import RunErrorCode
 from workflow_studio.compute.runs import RunStatus
 from workflow_studio.compute.world import TERMINAL_STATUSES, World
+from workflow_studio.sdk import errors
 from workflow_studio.sdk.worlds import get_world
 
 R_co = TypeVar("R_co", covariant=True)
 
 
+def run_error_code(error: dict[str, Any] | None) -> RunErrorCode | str | None:
+    """A recorded error's code: the ``RunErrorCode`` member when it is one (it compares
+    equal to its string), else the string as recorded (a newer engine's code)."""
+    code = (error or {}).get("code")
+    if code is None:
+        return None
+    try:
+        return RunErrorCode(code)
+    except ValueError:
+        return str(code)
+
+
 class RunFailedError(Exception):
-    """``Run.result()`` of a run that failed; ``.error`` is the recorded error."""
+    """``Run.result()`` of a run that failed; ``.error`` is the recorded error and ``.code``
+    its ``RunErrorCode`` (``step_failed``, ``workflow_error``, ...)."""
 
     def __init__(self, run_id: str, error: dict[str, Any] | None) -> None:
         error = error or {}
         super().__init__(f"run {run_id} failed: {error.get('code', 'error')}: "
                          f"{error.get('message', '')}")
         self.run_id, self.error = run_id, error
-        self.code: str | None = error.get("code")
+        self.code: RunErrorCode | str | None = run_error_code(error)
 
 
 class RunCancelledError(Exception):
@@ -113,5 +129,15 @@ def get_run(run_id: str) -> Run[Any]:
 
 
 def resume_hook(token: str, payload: Any = None) -> dict[str, Any]:
-    """Deliver ``payload`` to the hook waiting on ``token``."""
-    return get_world().resume_hook(token, payload)
+    """Deliver ``payload`` to the hook waiting on ``token``. ``HookNotFoundError`` when no
+    live hook has it, ``HookAlreadyResolvedError`` when it already has its payload: the
+    same classes on every world."""
+    try:
+        return get_world().resume_hook(token, payload)
+    except (errors.HookNotFoundError, errors.HookAlreadyResolvedError):
+        raise
+    except Exception as exc:
+        public = errors.from_remote(exc, token)
+        if public is None:
+            raise
+        raise public from exc

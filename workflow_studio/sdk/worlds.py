@@ -18,7 +18,8 @@ _world: World | None = None
 
 
 def get_world() -> World:
-    """The world ``WORKFLOW_TARGET_WORLD`` selects (created once per process)."""
+    """The world ``WORKFLOW_TARGET_WORLD`` selects (created once per process; the local
+    world is configured by the ``WORKFLOW_LOCAL_*`` variables, ``config.local_world``)."""
     global _world
     with _lock:
         if _world is None:
