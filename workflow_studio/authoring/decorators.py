@@ -103,13 +103,15 @@ def step(fn: Callable[P, R], /) -> StepFunction[P, R]: ...
 @overload
 def step(*, name: str | None = None, max_retries: int = DEFAULT_MAX_RETRIES,
          retry_delay: float = 1.0, backoff: float = 2.0,
-         timeout: float | None = None, isolation: Isolation = "thread") -> _StepDecorator: ...
+         timeout: float | None = None, isolation: Isolation = "thread",
+         check_args: bool = True) -> _StepDecorator: ...
 
 
 def step(fn: Callable[..., Any] | None = None, *, name: str | None = None,
          max_retries: int = DEFAULT_MAX_RETRIES, retry_delay: float = 1.0,
          backoff: float = 2.0, timeout: float | None = None,
-         isolation: Isolation = "thread") -> StepFunction[..., Any] | _StepDecorator:
+         isolation: Isolation = "thread",
+         check_args: bool = True) -> StepFunction[..., Any] | _StepDecorator:
     """Register a step function with its retry policy.
 
     ``timeout`` (seconds) bounds each attempt; a timed-out attempt fails and is retried.
@@ -118,6 +120,12 @@ def step(fn: Callable[..., Any] | None = None, *, name: str | None = None,
     discarded, its stream writes raise ``StepTimeoutError``, and the retry waits for it);
     ``"process"`` in a fresh child process that is killed at the timeout. A process step
     must be defined at module level, and its arguments and stream chunks must be picklable.
+
+    ``check_args``: on replay, a recorded call of this step must have been made with the
+    same arguments, else the run fails with ``nondeterministic_replay`` (returning the old
+    result for new arguments would be wrong). ``False`` for a step whose arguments may
+    legitimately differ between replays (a setting or credential that workflow code reads
+    from the environment): the recorded result is returned whatever they are.
     """
     if isolation not in ISOLATIONS:
         raise ValueError(f"isolation must be one of {', '.join(map(repr, ISOLATIONS))}, "
@@ -130,7 +138,8 @@ def step(fn: Callable[..., Any] | None = None, *, name: str | None = None,
                 "must find it by importing its module: define it at module level")
         definition = StepDef(name=name or func.__name__, fn=func, module=func.__module__,
                              max_retries=max_retries, retry_delay=retry_delay,
-                             backoff=backoff, timeout=timeout, isolation=isolation)
+                             backoff=backoff, timeout=timeout, isolation=isolation,
+                             check_args=check_args)
         current().add_step(definition)
         return StepFunction(definition)
     return register(fn) if fn is not None else register

@@ -39,6 +39,7 @@ class StepDef:
     backoff: float = 2.0
     timeout: float | None = None
     isolation: Isolation = "thread"
+    check_args: bool = True  # replay compares a recorded call's arguments (``@step``)
 
 
 _Definition = TypeVar("_Definition", WorkflowDef, StepDef)

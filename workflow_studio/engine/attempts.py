@@ -16,14 +16,20 @@ thread, so the body runs on until it returns; the outcome carries that thread as
 end, so no two attempts of one step ever run at once. When no retry follows, nobody waits.
 ``isolation="process"`` (``engine/isolation.py``) runs the attempt in a child process that
 is killed at the timeout instead.
+
+A failed attempt's error carries its traceback (``stack``, see ``log.error_dict``); a thread
+attempt that timed out carries where its body was at the deadline. ``log_outcome`` writes
+the engine's one line per retry, failure and timeout (nothing for a success).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -34,10 +40,11 @@ from workflow_studio.authoring.registry import StepDef
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import now_ms
 from workflow_studio.compute.payloads import DEFAULT_MAX_BYTES
-from workflow_studio.engine.log import error_dict
+from workflow_studio.engine.log import STACK_LIMIT, error_dict
 
 log = logging.getLogger("workflow_studio.engine")
 STRAGGLER_CHECK = 0.25  # seconds between looks at the run while waiting for a straggler
+LOGGED_MESSAGE = 500  # characters of an error's message in a log line (the step has it all)
 
 # Not ours to honour, so they fail the step without retry: a step must not stop the executor
 # slot (or process) running it, and code that exits would exit again on every retry.
@@ -67,6 +74,7 @@ class StepContext:
     max_payload_bytes: int | None = DEFAULT_MAX_BYTES  # of the result, as JSON
     fenced: str | None = None  # set at the timeout: why this attempt may write no more
     straggler: threading.Thread | None = dataclasses.field(default=None, repr=False)
+    straggler_stack: str | None = None  # where the timed-out body was at its deadline
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
 
     def write_stream(self, name: str, data: Any, close: bool) -> None:
@@ -105,8 +113,14 @@ def _call(definition: StepDef, args: tuple[Any, ...], kwargs: dict[str, Any],
         message = f"step {definition.name!r} exceeded its timeout of {timeout}s"
         context.fence(f"{message}: this attempt was abandoned and can no longer write")
         context.straggler = thread
-        log.warning("%s (run %s, attempt %d); its result will be discarded",
-                    message, context.run_id, context.attempt)
+        frame = sys._current_frames().get(thread.ident or 0)
+        if frame is not None:
+            context.straggler_stack = (
+                "The timed-out attempt was here at its deadline (most recent call last):\n"
+                + "".join(traceback.format_stack(frame)))
+        log.warning("run %s step %r attempt %d timed out after %ss; its body runs on in "
+                    "its thread and its result will be discarded", context.run_id,
+                    definition.name, context.attempt, timeout)
         raise StepTimeoutError(message)
     if "error" in box:
         raise box["error"]
@@ -126,6 +140,8 @@ def run_attempt(definition: StepDef, args: tuple[Any, ...], kwargs: dict[str, An
     except (Exception, *EXITS) as exc:
         outcome = outcome_of_error(definition, context.attempt, exc)
         outcome.straggler = context.straggler
+        if context.straggler_stack is not None and outcome.error is not None:
+            outcome.error["stack"] = context.straggler_stack[-2 * STACK_LIMIT:]
         return outcome
     return outcome_of_value(definition, context.attempt, value, context.max_payload_bytes)
 
@@ -166,6 +182,23 @@ def outcome_of_value(definition: StepDef, attempt: int, value: Any,
         message = f"step {definition.name!r} returned a value that cannot be stored: {exc}"
         return Outcome("fatal", error={"type": "PayloadError", "message": message,
                                        "attempts": attempt})
+
+
+def log_outcome(run_id: str, step_name: str, attempt: int, outcome: Outcome) -> None:
+    """The engine's line for an attempt that did not succeed: retried (with the delay) or
+    failed for good. Successes log nothing (thousands of steps a second would drown the
+    lines that matter)."""
+    if outcome.kind == "ok":
+        return
+    error = outcome.error or {}
+    what = f"{error.get('type')}: {str(error.get('message'))[:LOGGED_MESSAGE]}"
+    if outcome.kind == "retry":
+        delay = max(0, (outcome.retry_at or 0) - now_ms()) / 1000
+        log.warning("run %s step %r attempt %d failed (%s); retrying in %.3fs", run_id,
+                    step_name, attempt, what, delay)
+    else:
+        log.error("run %s step %r attempt %d failed (%s); %s", run_id, step_name, attempt,
+                  what, "no retries left" if outcome.kind == "failed" else "not retried")
 
 
 def wait_for_straggler(outcome: Outcome, check: Callable[[], None]) -> int:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -56,6 +57,7 @@ from workflow_studio.engine.attempts import (
     run_here,
 )
 
+log = logging.getLogger("workflow_studio.engine")
 STARTUP_LIMIT = 60.0  # seconds a child may take to import the step before it is killed
 EXIT_GRACE = 1.0  # seconds a child that sent its outcome gets to exit before it is killed
 _PR_SET_PDEATHSIG = 1
@@ -105,7 +107,7 @@ def _supervise(definition: StepDef, context: StepContext, conn: Connection,
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not conn.poll(left):
-                return _overran(definition, context.attempt, started, timeout), False
+                return _overran(definition, context, started, timeout, child.pid), False
         try:
             message = conn.recv()
         except EOFError:
@@ -139,15 +141,18 @@ def _supervise(definition: StepDef, context: StepContext, conn: Connection,
                                            "attempts": context.attempt}), True
 
 
-def _overran(definition: StepDef, attempt: int, started: bool,
-             timeout: float | None) -> Outcome:
+def _overran(definition: StepDef, context: StepContext, started: bool,
+             timeout: float | None, pid: int | None) -> Outcome:
+    log.warning("run %s step %r attempt %d timed out after %s; its process %s is killed",
+                context.run_id, definition.name, context.attempt,
+                f"{timeout}s" if started else f"{STARTUP_LIMIT}s while starting", pid)
     if started:
         error = StepTimeoutError(f"step {definition.name!r} exceeded its timeout of "
                                  f"{timeout}s; its process was killed")
     else:
         error = StepTimeoutError(f"the process for step {definition.name!r} did not start "
                                  f"within {STARTUP_LIMIT}s; it was killed")
-    return outcome_of_error(definition, attempt, error)
+    return outcome_of_error(definition, context.attempt, error)
 
 
 def _write(context: StepContext, name: str, data: Any, close: bool) -> tuple[Any, ...]:

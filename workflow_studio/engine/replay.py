@@ -3,9 +3,12 @@
 The function runs from the top on every resume. Each durable call takes the next position;
 if the log has an entry there it must be the same call (else ``NonDeterministicReplayError``)
 and its recorded outcome is returned; if not, the call happens now: a step runs inline and
-its result is committed (fenced by the claim) before the function continues. When the run
-must wait (sleep, hook, retry backoff, fanned-out steps) ``Suspend`` unwinds the function;
-it is a ``BaseException`` so workflow code cannot swallow it.
+its result is committed (fenced by the claim) before the function continues. The same call
+means the same kind and name and, for a step, the same arguments (their digest; a step may
+opt out with ``check_args=False``); and a function that returns must have reached every
+position the log holds (``finished``). When the run must wait (sleep, hook, retry backoff,
+fanned-out steps) ``Suspend`` unwinds the function; it is a ``BaseException`` so workflow
+code cannot swallow it.
 
 Cheap writes (new waits, deterministic values, completed waits) are buffered in ``pending``
 and committed with the next fenced transaction: they only matter if something after them is
@@ -31,9 +34,20 @@ from workflow_studio.authoring.errors import (
 from workflow_studio.authoring.registry import StepDef
 from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import iso, now_ms
-from workflow_studio.engine.attempts import StepContext, run_attempt, wait_for_straggler
-from workflow_studio.engine.log import Entry, describe_call
-from workflow_studio.storage.base import Connection
+from workflow_studio.engine.attempts import (
+    StepContext,
+    log_outcome,
+    run_attempt,
+    wait_for_straggler,
+)
+from workflow_studio.engine.log import (
+    Entry,
+    args_digest,
+    call_json,
+    describe_call,
+    redact_error,
+)
+from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import hooks, queue, steps, values, waits
 
 if TYPE_CHECKING:
@@ -77,6 +91,7 @@ class Replay:
         self.x = execution
         self.run_id: str = execution.run_id
         self.log = log
+        self.last_recorded = max(log, default=0)  # the log's last position (``finished``)
         self.seq = 0
         self.pending: list[Any] = []  # callables(conn) and StepRecords, in call order
         self.interrupt: BaseException | None = None
@@ -94,6 +109,36 @@ class Replay:
                 f"{describe_call(kind, name)} but the log recorded {entry.describe()}")
             raise self.interrupt
         return self.seq, entry
+
+    def _diverged(self, message: str) -> NonDeterministicReplayError:
+        self.interrupt = NonDeterministicReplayError(message)
+        return self.interrupt
+
+    def _check_args(self, definition: StepDef, seq: int, row: Row, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> None:
+        """A recorded step must be called with the arguments it was recorded with (unless it
+        opted out, or was recorded before digests existed)."""
+        recorded = row.get("args_digest")
+        if recorded is None or not definition.check_args:
+            return
+        input_json = call_json(args, kwargs, self.x.max_payload_bytes)
+        if args_digest(input_json, kwargs) != recorded:
+            was = row.get("input_json") or "?"
+            raise self._diverged(
+                f"non-deterministic replay at position {seq}: the workflow called step "
+                f"{definition.name!r} with other arguments than the log recorded (now "
+                f"{_cut(input_json)}, recorded {_cut(was)}); if they may change between "
+                f"replays, declare the step with @step(check_args=False)")
+
+    def finished(self) -> None:
+        """The workflow function returned: it must have reached every position the log
+        recorded (returning earlier means it took another path than the first execution)."""
+        if self.last_recorded > self.seq:
+            beyond = min(seq for seq in self.log if seq > self.seq)
+            raise self._diverged(
+                f"non-deterministic replay: the workflow returned after position "
+                f"{self.seq} but the log recorded {self.log[beyond].describe()} at position "
+                f"{beyond} (of {self.last_recorded})")
 
     def _suspend(self, waiting: dict[str, Any], wake_at: int | None = None) -> Suspend:
         self.interrupt = Suspend(waiting, wake_at)
@@ -138,6 +183,7 @@ class Replay:
         seq, entry = self._next("step", definition.name)
         row = entry.row if entry else None
         if row is not None:
+            self._check_args(definition, seq, row, args, kwargs)
             if row["status"] == "completed":
                 return payloads.loads(row["output_json"])
             if row["status"] == "failed":
@@ -153,10 +199,11 @@ class Replay:
 
     def _execute_inline(self, definition: StepDef, seq: int, row: dict[str, Any] | None,
                         args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        input_json = None
+        input_json = digest = None
         if row is None:
             input_json = payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments",
                                         self.x.max_payload_bytes)
+            digest = args_digest(input_json, kwargs)
         attempt = (int(row["attempt"]) if row else 0) + 1
         context = StepContext(self.run_id, row["id"] if row else "", attempt, self.x.write_stream,
                               self.x.release_thread, self.x.max_payload_bytes)
@@ -164,13 +211,13 @@ class Replay:
         started_at = now_ms()
         outcome = run_attempt(definition, args, kwargs, context, self.x.step_timeout)
         if outcome.error is not None:  # recorded, and shown by the API: bounded, no secret
-            outcome.error = self.x.engine.runtime.redactor.error(outcome.error)
+            outcome.error = redact_error(self.x.engine.runtime.redactor, outcome.error)
         if row is None and outcome.kind == "ok":
             return self._record_success(definition.name, seq, input_json, outcome.output_json,
-                                        started_at)
+                                        started_at, digest)
         with self.x.fenced() as conn:
-            step = row if row is not None else steps.create(conn, self.run_id, seq,
-                                                            definition.name, input_json)
+            step = row if row is not None else steps.create(
+                conn, self.run_id, seq, definition.name, input_json, args_digest=digest)
             steps.start(conn, step)
             if outcome.kind == "ok":
                 steps.complete(conn, step, outcome.output_json or "null")
@@ -179,6 +226,7 @@ class Replay:
             else:
                 steps.fail(conn, step, outcome.error or {})
         self.log[seq] = Entry("step", definition.name, step)
+        log_outcome(self.run_id, definition.name, attempt, outcome)
         if outcome.kind == "ok":
             return payloads.loads(outcome.output_json)
         if outcome.kind == "retry":
@@ -190,7 +238,8 @@ class Replay:
         raise StepFailedError.from_record(definition.name, outcome.error or {})
 
     def _record_success(self, name: str, seq: int, input_json: str | None,
-                        output_json: str | None, started_at: int) -> Any:
+                        output_json: str | None, started_at: int,
+                        digest: str | None) -> Any:
         """Group commit: successful inline steps are buffered and committed together (at
         most ``GROUP_COMMIT_STEPS`` or ``GROUP_COMMIT_SECONDS`` apart, and always before the
         run parks, finishes or writes anything else). A crash loses only uncommitted
@@ -199,9 +248,9 @@ class Replay:
         output = output_json or "null"
         row: dict[str, Any] = {"run_id": self.run_id, "seq": seq, "step_name": name,
                                "status": "completed", "output_json": output,
-                               "dispatched": 0, "attempt": 1}
+                               "dispatched": 0, "attempt": 1, "args_digest": digest}
         self.pending.append(StepRecord(row, (self.run_id, seq, name, input_json, output,
-                                             started_at, now_ms())))
+                                             started_at, now_ms(), digest)))
         self.log[seq] = Entry("step", name, row)
         if (len(self.pending) >= GROUP_COMMIT_STEPS
                 or time.monotonic() - self.flushed_at >= GROUP_COMMIT_SECONDS):
@@ -212,15 +261,22 @@ class Replay:
     def call_parallel(self, calls: list[tuple[StepDef, tuple[Any, ...], dict[str, Any]]]
                       ) -> list[Any]:
         positions = [self._next("step", d.name) for d, _, _ in calls]
-        missing = [(seq, call) for (seq, entry), call in zip(positions, calls, strict=True)
-                   if entry is None]
+        missing = []
+        for (seq, entry), (definition, args, kwargs) in zip(positions, calls, strict=True):
+            if entry is None:
+                missing.append((seq, definition, args, kwargs))
+            else:
+                self._check_args(definition, seq, entry.row, args, kwargs)
         if missing:
+            inputs = [payloads.dumps({"args": args, "kwargs": kwargs}, "step arguments",
+                                     self.x.max_payload_bytes) for _, _, args, kwargs in missing]
+            digests = [args_digest(text, kwargs)
+                       for text, (_, _, _, kwargs) in zip(inputs, missing, strict=True)]
             with self.x.fenced() as conn:
-                for seq, (definition, args, kwargs) in missing:
-                    input_json = payloads.dumps({"args": args, "kwargs": kwargs},
-                                                "step arguments", self.x.max_payload_bytes)
+                for (seq, definition, _, _), input_json, digest in zip(
+                        missing, inputs, digests, strict=True):
                     row = steps.create(conn, self.run_id, seq, definition.name, input_json,
-                                       dispatched=True)
+                                       dispatched=True, args_digest=digest)
                     self.log[seq] = Entry("step", definition.name, row)
                     queue.enqueue_step(conn, self.run_id, seq, self.x.deployment_id,
                                        self.x.concurrency_limit)
@@ -310,3 +366,5 @@ class Replay:
         return value
 
 
+def _cut(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

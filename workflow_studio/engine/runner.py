@@ -3,11 +3,16 @@
 Every write goes through ``Execution.fenced()``: a write transaction that first checks the
 claim is still ours (``LeaseLost`` otherwise) and that the run is not finished (``RunEnded``,
 e.g. cancelled meanwhile). Both are ``BaseException`` so workflow code cannot swallow them.
+
+What a run waits on (``waiting_json``) is written when it parks and cleared by the claim that
+resumes it (``runs.mark_started``), so it never outlives the wait. The engine logs (logger
+``workflow_studio.engine``) one line per run failure (non-determinism included), step retry,
+step failure, timeout and recovery (a message whose previous claim never ended: its owner
+died or its lease expired); nothing for what succeeds.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import traceback
@@ -21,7 +26,13 @@ from workflow_studio.compute import payloads
 from workflow_studio.compute.clock import iso, now_ms
 from workflow_studio.compute.errors import RunErrorCode
 from workflow_studio.engine import log as replay_log
-from workflow_studio.engine.attempts import StepContext, run_attempt, wait_for_straggler
+from workflow_studio.engine.attempts import (
+    StepContext,
+    log_outcome,
+    run_attempt,
+    wait_for_straggler,
+)
+from workflow_studio.engine.log import redact_error
 from workflow_studio.engine.replay import Replay, Suspend
 from workflow_studio.storage.base import Connection, Row
 from workflow_studio.storage.world import (
@@ -241,6 +252,8 @@ def _finish_run(execution: Execution, conn: Connection) -> None:
 def _fail(execution: Execution, error: dict[str, Any]) -> None:
     # The API shows it (e.g. an import error of deployed code): bounded, no secret in it.
     error = execution.engine.runtime.redactor.error(error)
+    log.error("run %s failed: %s: %s", execution.run_id, error.get("code"),
+              error.get("message"))
 
     def write(conn: Connection) -> None:
         _finish_run(execution, conn)
@@ -248,10 +261,10 @@ def _fail(execution: Execution, error: dict[str, Any]) -> None:
     execution.commit(write)
 
 
-def _waited_for_code(run: Row) -> bool:
-    """Whether the run says it waits for an executor that can load its code (``_load``)."""
-    text = run["waiting_json"]
-    return bool(text) and '"executor"' in text and json.loads(text).get("type") == "executor"
+def _recovered(message: Row) -> bool:
+    """Whether the message's previous claim never ended (its owner died, or its lease ran
+    out): a finished or released claim resets the count (``queue.finish``/``release``)."""
+    return int(message["claims"]) > 1
 
 
 def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool = False) -> None:
@@ -263,9 +276,6 @@ def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool =
         return
     if registry is None:
         return
-    if _waited_for_code(run):
-        with execution.fenced() as conn:
-            runs.set_waiting(conn, run["id"], None)
     definition = registry.workflows.get(run["workflow_name"])
     if definition is None:
         _fail(execution, {"code": RunErrorCode.UNKNOWN_WORKFLOW, "type": "UnknownWorkflow",
@@ -274,12 +284,18 @@ def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool =
         return
     replay = Replay(execution, {} if fresh else replay_log.load(execution.conn, run["id"]))
     execution.replay = replay
+    if _recovered(execution.message):
+        log.warning("run %s recovered from a claim that never ended (its owner died or its "
+                    "lease expired; claim %d): replaying %d recorded calls, anything after "
+                    "position %d runs again", run["id"], execution.message["claims"],
+                    len(replay.log), replay.last_recorded)
     inputs = payloads.loads(run["input_json"]) or {}
     try:
         with running_workflow(replay):
             result = definition.fn(*inputs.get("args", ()), **inputs.get("kwargs", {}))
         if replay.interrupt is not None:
             raise replay.interrupt  # workflow code caught our control flow and carried on
+        replay.finished()
     except Suspend as suspend:
         execution.replay.interrupt = None
 
@@ -341,6 +357,10 @@ def _process_step(engine: Executor, execution: Execution, run: Row, message: Row
             queue.finish(conn, message["id"], token, step["retry_at"])
         engine.timer_set(step["retry_at"])
         return
+    if _recovered(message):
+        log.warning("run %s step %r attempt %d recovered from a claim that never ended (its "
+                    "owner died or its lease expired; claim %d): the attempt runs again",
+                    run["id"], step["step_name"], int(step["attempt"]) + 1, message["claims"])
     load_error = None
     try:
         registry = _load(engine, execution, run)
@@ -366,7 +386,9 @@ def _process_step(engine: Executor, execution: Execution, run: Row, message: Row
         outcome = run_attempt(definition, tuple(inputs.get("args", ())),
                               inputs.get("kwargs", {}), context, execution.step_timeout)
         outcome_kind = outcome.kind
-        error = engine.runtime.redactor.error(outcome.error or {})
+        if outcome.error is not None:  # recorded, and shown by the API: bounded, no secret
+            outcome.error = redact_error(engine.runtime.redactor, outcome.error)
+        error = outcome.error or {}
     with execution.fenced():
         steps.start(conn, step)
         if outcome_kind == "ok" and outcome is not None:
@@ -381,6 +403,11 @@ def _process_step(engine: Executor, execution: Execution, run: Row, message: Row
             queue.enqueue_run(conn, run["id"], run["deployment_id"],
                               message["concurrency_limit"])
             queue.delete(conn, message["id"])
+    if outcome is None:
+        log.error("run %s step %r attempt %d failed (%s: %s); not retried", run["id"],
+                  step["step_name"], context.attempt, error["type"], error["message"])
+    else:
+        log_outcome(run["id"], step["step_name"], context.attempt, outcome)
     if outcome_kind == "retry" and outcome is not None:
         retry_at = outcome.retry_at
         if outcome.straggler is not None:  # the timed-out attempt runs on: no overlap

@@ -66,13 +66,18 @@ def _transition(conn: Connection, run_id: str, new_status: str, sets: str,
 
 
 def mark_started(conn: Connection, run_id: str) -> None:
-    """pending -> running (once); ``run_started`` event."""
+    """pending -> running (once); ``run_started`` event. The executor calls it in the
+    transaction that claims the run's message, so it also clears what a resumed run waited
+    on (``waiting_json``): the run executes now, and writes a new one if it parks again."""
     at = now_ms()
     changed = conn.execute(
         "UPDATE workflow_runs SET status = 'running', started_at = ?, updated_at = ?"
         " WHERE id = ? AND status = 'pending'", (at, at, run_id))
     if changed:
         events.append(conn, run_id, "run_started", run_id, None, at)
+    else:
+        conn.execute("UPDATE workflow_runs SET waiting_json = NULL, updated_at = ? WHERE id = ?"
+                     " AND status = 'running' AND waiting_json IS NOT NULL", (at, run_id))
 
 
 def set_waiting(conn: Connection, run_id: str, waiting: dict[str, Any] | None) -> None:

@@ -2,7 +2,12 @@
 
 Statuses: pending (dispatched, not started), running, retrying (waiting for ``retry_at``),
 completed, failed. ``completed`` and ``failed`` are final; the recorded result is what every
-replay returns, so it is written exactly once.
+replay returns, so it is written exactly once. ``args_digest`` identifies the call's
+arguments (``engine.log.args_digest``; NULL for steps recorded before it existed), so a
+replay can tell a recorded call from a changed one.
+
+Every step event names its step (``stepName``), so a reader of the event log needs no join.
+An error in an event leaves out its ``stack`` (up to 64 KB, kept on the step's row).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from workflow_studio.storage.world import WorldConflict, events
 
 FINAL = ("completed", "failed")
 _encode = json.JSONEncoder(separators=(",", ":")).encode
-_FIRST_ATTEMPT = events.RawJSON('{"attempt":1}')  # what {"attempt": 1} encodes to
 
 
 def for_run(conn: Connection, run_id: str) -> list[Row]:
@@ -34,26 +38,29 @@ def get_by_id(conn: Connection, step_id: str) -> Row | None:
 
 
 def create(conn: Connection, run_id: str, seq: int, name: str, input_json: str | None,
-           dispatched: bool = False) -> Row:
+           dispatched: bool = False, args_digest: str | None = None) -> Row:
     """A new step (status pending) and its ``step_created`` event."""
     step_id, at = new_id("step"), now_ms()
     events.append(conn, run_id, "step_created", step_id, {"stepName": name, "seq": seq}, at)
     conn.execute(
         "INSERT INTO workflow_steps (id, run_id, seq, step_name, status, input_json,"
-        " dispatched, created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-        (step_id, run_id, seq, name, input_json, int(dispatched), at, at))
+        " args_digest, dispatched, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
+        (step_id, run_id, seq, name, input_json, args_digest, int(dispatched), at, at))
     return {"id": step_id, "run_id": run_id, "seq": seq, "step_name": name,
             "status": "pending", "attempt": 0, "input_json": input_json,
-            "output_json": None, "error_json": None, "retry_at": None,
-            "dispatched": int(dispatched)}
+            "args_digest": args_digest, "output_json": None, "error_json": None,
+            "retry_at": None, "dispatched": int(dispatched)}
 
 
-def record_completed(conn: Connection, records: list[tuple[str, int, str, str | None, str,
-                                                          int, int]]) -> list[str]:
-    """Steps that ran inline and succeeded on their first attempt, as (run_id, seq, name,
-    input_json, output_json, started_at, completed_at): the rows and their created/started/
-    completed events in two statements per 50 steps (the hot path; 50 keeps each statement
-    under SQLite's historical limit of 999 parameters)."""
+# (run_id, seq, name, input_json, output_json, started_at, completed_at, args_digest)
+CompletedStep = tuple[str, int, str, str | None, str, int, int, str | None]
+
+
+def record_completed(conn: Connection, records: list[CompletedStep]) -> list[str]:
+    """Steps that ran inline and succeeded on their first attempt (``CompletedStep``): the
+    rows and their created/started/completed events in two statements per 50 steps (the
+    hot path; 50 keeps each statement under SQLite's historical limit of 999 parameters)."""
     return write_completed(conn, prepare_completed(records))
 
 
@@ -67,8 +74,7 @@ class PreparedSteps:
         self.ids, self.statements = ids, statements
 
 
-def prepare_completed(records: list[tuple[str, int, str, str | None, str, int, int]]
-                      ) -> PreparedSteps:
+def prepare_completed(records: list[CompletedStep]) -> PreparedSteps:
     """Ids and statements for ``record_completed``, built without a connection: the engine
     builds them before it takes the write lock, so the lock is held only to execute."""
     prepared = PreparedSteps([], [])
@@ -76,19 +82,23 @@ def prepare_completed(records: list[tuple[str, int, str, str | None, str, int, i
         chunk = records[start:start + 50]
         rows: list[Params] = []
         event_rows: list[events.EventRow] = []
-        for run_id, seq, name, input_json, output_json, started_at, at in chunk:
+        for run_id, seq, name, input_json, output_json, started_at, at, digest in chunk:
             step_id = new_id("step")
             prepared.ids.append(step_id)
-            rows.append((step_id, run_id, seq, name, input_json, output_json, started_at,
-                         started_at, at, at))
-            created = events.RawJSON(f'{{"stepName":{_encode(name)},"seq":{seq}}}')
-            event_rows += [(run_id, "step_created", step_id, created, started_at),
-                           (run_id, "step_started", step_id, _FIRST_ATTEMPT, started_at),
-                           (run_id, "step_completed", step_id, None, at)]
+            rows.append((step_id, run_id, seq, name, input_json, digest, output_json,
+                         started_at, started_at, at, at))
+            named = f'{{"stepName":{_encode(name)}'  # the events' fixed shapes, formatted
+            event_rows += [
+                (run_id, "step_created", step_id, events.RawJSON(f'{named},"seq":{seq}}}'),
+                 started_at),
+                (run_id, "step_started", step_id, events.RawJSON(f'{named},"attempt":1}}'),
+                 started_at),
+                (run_id, "step_completed", step_id, events.RawJSON(named + "}"), at)]
         prepared.statements.append((
             "INSERT INTO workflow_steps (id, run_id, seq, step_name, status, input_json,"
-            " output_json, attempt, created_at, started_at, completed_at, updated_at)"
-            " VALUES (?, ?, ?, ?, 'completed', ?, ?, 1, ?, ?, ?, ?)", rows, False))
+            " args_digest, output_json, attempt, created_at, started_at, completed_at,"
+            " updated_at) VALUES (?, ?, ?, ?, 'completed', ?, ?, ?, 1, ?, ?, ?, ?)", rows,
+            False))
         prepared.statements.append((*events.prepare_many(event_rows), True))
     return prepared
 
@@ -103,6 +113,10 @@ def write_completed(conn: Connection, prepared: PreparedSteps) -> list[str]:
     return prepared.ids
 
 
+def _without_stack(error: Mapping[str, object]) -> Mapping[str, object]:
+    return {k: v for k, v in error.items() if k != "stack"} if "stack" in error else error
+
+
 def _check_open(step: Row) -> None:
     if step["status"] in FINAL:
         raise WorldConflict(f"step {step['id']} is already {step['status']}")
@@ -115,7 +129,8 @@ def start(conn: Connection, step: Row) -> int:
     conn.execute("UPDATE workflow_steps SET status = 'running', attempt = ?, started_at ="
                  " COALESCE(started_at, ?), retry_at = NULL, updated_at = ? WHERE id = ?",
                  (attempt, at, at, step["id"]))
-    events.append(conn, step["run_id"], "step_started", step["id"], {"attempt": attempt}, at)
+    events.append(conn, step["run_id"], "step_started", step["id"],
+                  {"stepName": step["step_name"], "attempt": attempt}, at)
     step.update(status="running", attempt=attempt, retry_at=None)
     return attempt
 
@@ -126,7 +141,8 @@ def complete(conn: Connection, step: Row, output_json: str) -> None:
     conn.execute("UPDATE workflow_steps SET status = 'completed', output_json = ?,"
                  " completed_at = ?, updated_at = ? WHERE id = ?",
                  (output_json, at, at, step["id"]))
-    events.append(conn, step["run_id"], "step_completed", step["id"], None, at)
+    events.append(conn, step["run_id"], "step_completed", step["id"],
+                  {"stepName": step["step_name"]}, at)
     step.update(status="completed", output_json=output_json)
 
 
@@ -136,7 +152,8 @@ def fail(conn: Connection, step: Row, error: Mapping[str, object]) -> None:
     conn.execute("UPDATE workflow_steps SET status = 'failed', error_json = ?,"
                  " completed_at = ?, updated_at = ? WHERE id = ?",
                  (error_json, at, at, step["id"]))
-    events.append(conn, step["run_id"], "step_failed", step["id"], {"error": error}, at)
+    events.append(conn, step["run_id"], "step_failed", step["id"],
+                  {"stepName": step["step_name"], "error": _without_stack(error)}, at)
     step.update(status="failed", error_json=error_json)
 
 
@@ -146,5 +163,6 @@ def retry(conn: Connection, step: Row, error: Mapping[str, object], retry_at: in
     conn.execute("UPDATE workflow_steps SET status = 'retrying', error_json = ?, retry_at = ?,"
                  " updated_at = ? WHERE id = ?", (error_json, retry_at, at, step["id"]))
     events.append(conn, step["run_id"], "step_retrying", step["id"],
-                  {"error": error, "retryAt": retry_at, "attempt": step["attempt"]}, at)
+                  {"stepName": step["step_name"], "error": _without_stack(error),
+                   "retryAt": retry_at, "attempt": step["attempt"]}, at)
     step.update(status="retrying", error_json=error_json, retry_at=retry_at)
