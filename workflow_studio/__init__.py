@@ -38,6 +38,7 @@ if TYPE_CHECKING:
         StepFailedError,
         StepTimeoutError,
     )
+    from workflow_studio.authoring.secrets import secret
     from workflow_studio.compute.errors import RunErrorCode
     from workflow_studio.config.settings import define_config
     from workflow_studio.sdk import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "define_config": "workflow_studio.config.settings",
+    "secret": "workflow_studio.authoring.secrets",
     "workflow": "workflow_studio.authoring.decorators",
     "step": "workflow_studio.authoring.decorators",
     "Workflow": "workflow_studio.authoring.decorators",
@@ -136,6 +138,7 @@ __all__ = [
     "parallel",
     "random",
     "resume_hook",
+    "secret",
     "sleep",
     "start",
     "start_executor",

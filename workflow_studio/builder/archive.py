@@ -45,19 +45,26 @@ def source_files(root: Path, sources: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-def write_tarball(root: Path, paths: list[str], out: Path) -> tuple[list[ManifestFile], str, int]:
-    """Write ``paths`` (relative to ``root``) to ``out``; return (files, sha256, size)."""
+def write_tarball(root: Path, paths: list[str], out: Path,
+                  extra: Iterable[tuple[str, Path]] = ()) -> tuple[list[ManifestFile], str, int]:
+    """Write ``paths`` (relative to ``root``), and each ``extra`` (member name, file), to
+    ``out``; return (files, sha256, size)."""
+    members = {rel: root / rel for rel in paths}
+    for name, file in extra:
+        if name in members:
+            raise ArchiveError(f"{name}: packaged twice")
+        members[name] = file
     entries: list[ManifestFile] = []
     raw = io.BytesIO()
     # filename="" keeps the output name out of the gzip header; mtime=0 keeps the time out.
     with gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as gz, \
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for rel in sorted(paths):
+        for rel in sorted(members):
             reason = unsafe_path_reason(rel)
             if reason:
                 raise ArchiveError(f"{rel}: cannot be packaged ({reason})")
             try:
-                data = (root / rel).read_bytes()  # follows a symlink: the artifact has no links
+                data = members[rel].read_bytes()  # follows a symlink: the artifact has no links
             except OSError as exc:
                 raise ArchiveError(f"{rel}: cannot be read ({exc.strerror})") from None
             info = tarfile.TarInfo(rel)

@@ -1,9 +1,11 @@
 """Import a project's workflow modules and print what they register, as one JSON line.
 
-Run as ``python -I -B -m workflow_studio.builder.collect ROOT MODULE...`` in a fresh
-interpreter: ``-I`` ignores PYTHONPATH and the user site, ``-B`` keeps ``__pycache__`` out of
-the sources, and nothing the user code imports or prints can leak into the caller. Both the
-build and the worker's activation check use it, so "it builds" and "it activates" agree.
+Run as ``python -I -B -m workflow_studio.builder.collect ROOT [--path DIR]... MODULE...`` in
+a fresh interpreter (each ``--path`` goes on ``sys.path`` right after ROOT: the project's
+dependencies, unpacked): ``-I`` ignores PYTHONPATH and the user site, ``-B`` keeps
+``__pycache__`` out of the sources, and nothing the user code imports or prints can leak
+into the caller. Both the build and the worker's activation check use it, so "it builds"
+and "it activates" agree.
 
 Output on stdout: ``{"workflows": [...], "steps": [...], "sources": [...]}`` (exit 0) or
 ``{"error": {"type", "message", "file", "line"}}`` (exit 2). ``sources`` are the project-relative
@@ -61,11 +63,12 @@ def _source_of(top: str, root: Path) -> str:
     return Path(where).resolve().relative_to(root).as_posix()
 
 
-def collect(root: Path, modules: list[str]) -> dict[str, Any]:
-    """Import ``modules`` from ``root`` inside a fresh registry and describe the result."""
+def collect(root: Path, modules: list[str], paths: list[str] | None = None) -> dict[str, Any]:
+    """Import ``modules`` from ``root`` (then ``paths``) inside a fresh registry and describe
+    the result."""
     from workflow_studio.authoring.registry import capture
 
-    sys.path.insert(0, str(root))
+    sys.path[0:0] = [str(root), *(paths or [])]
     with capture() as registry:
         for name in modules:
             importlib.import_module(name)
@@ -90,16 +93,19 @@ class CollectError(Exception):
 
 def run_collect(root: str | Path, modules: list[str] | tuple[str, ...],
                 timeout: float | None = None,
-                env: Mapping[str, str] | None = None) -> dict[str, Any]:
+                env: Mapping[str, str] | None = None,
+                paths: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """Run the collector in a clean child interpreter; raise ``CollectError`` on failure.
     ``env`` is the child's whole environment (the worker's activation check passes a minimal
-    one); ``None`` inherits this process's, as a local build does."""
+    one); ``None`` inherits this process's, as a local build does. ``paths`` follow ``root``
+    on the child's ``sys.path`` (a deployment's unpacked dependencies)."""
     # -I: no PYTHONPATH, user site or cwd; the running workflow_studio is appended so a
     # source checkout works too. Equivalent to `python -I -B -m workflow_studio.builder.collect`.
     package_parent = str(Path(__file__).resolve().parents[2])
     bootstrap = (f"import sys; sys.path.append({package_parent!r}); "
                  "from workflow_studio.builder.collect import main; sys.exit(main(sys.argv[1:]))")
-    argv = [sys.executable, "-I", "-B", "-c", bootstrap, str(root), *modules]
+    extra = [arg for path in paths for arg in ("--path", str(path))]
+    argv = [sys.executable, "-I", "-B", "-c", bootstrap, str(root), *extra, *modules]
     try:
         done = subprocess.run(argv, capture_output=True, timeout=timeout, check=False,
                               cwd=str(root), stdin=subprocess.DEVNULL,
@@ -128,11 +134,15 @@ def main(argv: list[str]) -> int:
         print("usage: python -m workflow_studio.builder.collect ROOT MODULE...", file=sys.stderr)
         return 64
     root = Path(argv[0]).resolve()
+    rest, paths = argv[1:], []
+    while len(rest) >= 2 and rest[0] == "--path":
+        paths.append(rest[1])
+        rest = rest[2:]
     out = sys.stdout
     sys.stdout = sys.stderr  # user code that prints must not corrupt our JSON
     os.chdir(root)
     try:
-        result: dict[str, Any] = collect(root, argv[1:])
+        result: dict[str, Any] = collect(root, rest, paths)
         status = 0
     except BaseException as exc:  # any failure of user code is reported, not raised
         if isinstance(exc, KeyboardInterrupt):

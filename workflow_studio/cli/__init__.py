@@ -10,7 +10,18 @@ import sys
 
 import click
 
-from workflow_studio.cli import audit, deploy, deployments, keys, openapi, ownership, runs, worker
+from workflow_studio.cli import (
+    audit,
+    deploy,
+    deployments,
+    keys,
+    openapi,
+    ownership,
+    runs,
+    schedules,
+    secrets,
+    worker,
+)
 from workflow_studio.cli.output import fail
 from workflow_studio.client.errors import ComputeClientError
 from workflow_studio.config.settings import ConfigError
@@ -31,7 +42,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj = {"config_path": config_path}
 
 
-for module in (worker, keys, audit, deployments, runs, openapi):
+for module in (worker, keys, audit, deployments, runs, schedules, openapi, secrets):
     cli.add_command(module.command)
 for command in deploy.commands:
     cli.add_command(command)

@@ -34,6 +34,16 @@ _out_option = click.option(
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 
 
+def _remember_no_deps(ctx: click.Context, _: Any, value: bool) -> None:
+    if value:
+        ctx.ensure_object(dict)["no_deps"] = True
+
+
+_no_deps_option = click.option(
+    "--no-deps", is_flag=True, expose_value=False, callback=_remember_no_deps,
+    help="Ship none of the `requirements`: the worker's own packages serve the imports.")
+
+
 def _settings_options(fn: Any) -> Any:
     fn = click.option("--step-timeout", type=click.FloatRange(0, min_open=True),
                       help="Default step timeout in seconds for this deployment.")(fn)
@@ -43,7 +53,8 @@ def _settings_options(fn: Any) -> Any:
 
 def run_build(ctx: click.Context, out_dir: str | None, quiet: bool = False) -> BuildResult:
     try:
-        result = build_project((ctx.obj or {}).get("config_path"), out_dir)
+        result = build_project((ctx.obj or {}).get("config_path"), out_dir,
+                               no_deps=bool((ctx.obj or {}).get("no_deps")))
     except BuildError as exc:
         fail(f"build failed: {exc}", EXIT_BUILD_FAILED)
     if not quiet:
@@ -85,6 +96,7 @@ def summary(deployment: dict[str, Any], as_json: bool) -> None:
 
 @click.command("build")
 @_out_option
+@_no_deps_option
 @click.pass_context
 def build(ctx: click.Context, out_dir: str | None) -> None:
     """Build the deployment artifact from workflow_config.py.
@@ -103,6 +115,7 @@ def build(ctx: click.Context, out_dir: str | None) -> None:
 
 
 @click.command("deploy")
+@_no_deps_option
 @remote_options(required=True)
 @click.option("--no-activate", is_flag=True,
               help="Upload only; activate later with `compute activate` or `rollback`.")
@@ -156,6 +169,7 @@ def compute() -> None:
 
 @compute.command("build")
 @_out_option
+@_no_deps_option
 @click.pass_context
 def compute_build(ctx: click.Context, out_dir: str | None) -> None:
     """Build artifact.tar.gz and manifest.json (same as `workflow-studio build`)."""

@@ -35,6 +35,10 @@ def _show(d: dict[str, Any]) -> None:
         ("concurrency", settings.get("concurrency") or "worker default"),
         ("step timeout", settings.get("stepTimeout") or "step default"),
         ("retries", settings.get("defaultRetries")),
+        ("secrets", ", ".join(f"{x['name']} (as env)" if x.get("asEnv") else x["name"]
+                              for x in d.get("secrets") or []) or "-"),
+        ("packages", ", ".join(f"{x['name']} {x['version']}"
+                               for x in d.get("distributions") or []) or "-"),
     ]
     if "previousDeploymentId" in d:
         fields.append(("previous", d.get("previousDeploymentId") or "-"))

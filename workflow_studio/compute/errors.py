@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     ACTIVATION_FAILED = "activation_failed", 400
     UNKNOWN_WORKFLOW = "unknown_workflow", 400
     INVALID_RUN_ID = "invalid_run_id", 400
+    INVALID_SCHEDULE = "invalid_schedule", 400
     UNAUTHORIZED = "unauthorized", 401
     INVALID_SIGNATURE = "invalid_signature", 401
     MISSING_SCOPE = "missing_scope", 403
@@ -53,6 +54,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_REQUIRED = "idempotency_required", 409
     IDEMPOTENCY_CONFLICT = "idempotency_conflict", 409
     RUN_TERMINAL = "run_terminal", 409
+    SECRET_IN_USE = "secret_in_use", 409
     # Answered by the app-side routes (workflow_studio.integrations), not by the worker.
     UNEXPECTED_LOCAL_CALLBACK = "unexpected_local_callback", 409
     PAYLOAD_TOO_LARGE = "payload_too_large", 413
@@ -133,7 +135,13 @@ _RUNBOOK: MappingProxyType[str, str] = MappingProxyType({
         "Use HTTPS in production or disable the requirement only in trusted local development."
     ),
     ErrorCode.DATABASE_UNAVAILABLE: "Check that the worker's database is reachable, then retry.",
-    ErrorCode.ACTIVATION_FAILED: "Fix the import error shown, rebuild and deploy again.",
+    ErrorCode.ACTIVATION_FAILED: (
+        "Fix the import error shown, rebuild and deploy again; if it names missing secrets, "
+        "set each with `workflow-studio secrets set NAME` and activate again."),
+    ErrorCode.SECRET_IN_USE: (
+        "The active deployment declares this secret: activate one that does not first, or "
+        "delete it anyway with `workflow-studio secrets delete NAME --force` (its steps then "
+        "fail when they read it)."),
     ErrorCode.PAYLOAD_TOO_LARGE: (
         "Send less: the message names the limit and the setting that raises it."),
     RunErrorCode.NONDETERMINISTIC_REPLAY: (
@@ -141,6 +149,9 @@ _RUNBOOK: MappingProxyType[str, str] = MappingProxyType({
         "(runs are pinned) and make workflow code depend only on step results."
     ),
     ErrorCode.RUN_TERMINAL: "The run already finished; start a new run instead.",
+    ErrorCode.INVALID_SCHEDULE: (
+        "Fix the field named in the message (`workflow-studio schedules preview` shows the "
+        "fire times of a valid spec)."),
     # Also RunErrorCode.UNKNOWN_WORKFLOW: the same string, so the same key.
     ErrorCode.UNKNOWN_WORKFLOW: "Check the workflow name against GET /v1/deployments/active.",
     ErrorCode.INVALID_SIGNATURE: (

@@ -19,7 +19,7 @@ import re
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-PREFIXES = ("wrun", "step", "hook", "wait", "evnt", "dpl", "strm", "key", "aud", "msg")
+PREFIXES = ("wrun", "step", "hook", "wait", "evnt", "dpl", "strm", "key", "aud", "msg", "sch")
 _ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
 

@@ -12,6 +12,9 @@ class Scope(StrEnum):
     DEPLOY_READ = "deploy:read"
     DEPLOY_WRITE = "deploy:write"
     WORLD_PROXY = "world:proxy"
+    SECRETS_WRITE = "secrets:write"
+    SCHEDULES_READ = "schedules:read"
+    SCHEDULES_WRITE = "schedules:write"
     ADMIN = "admin"
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from workflow_studio.compute.manifest import SecretRef
 from workflow_studio.compute.payloads import DEFAULT_MAX_BYTES
 
 DEFAULT_DATA_DIR = ".workflow-studio"
@@ -39,6 +40,11 @@ class Settings:
 
     base_dir: str = "."
     workflows: tuple[str, ...] = ()
+    requirements: tuple[str, ...] | str = ()  # a str: the path of a requirements.txt
+    secrets: tuple[SecretRef, ...] = ()
+    schedules: tuple[Mapping[str, Any], ...] = ()  # API-shaped; see config.schedules
+    build_find_links: tuple[str, ...] = ()
+    build_no_index: bool = False
     seed_api_keys: tuple[SeedKey, ...] = ()
     env_api_key_scopes: tuple[str, ...] = ("admin",)
     sqlite_path: str = f"{DEFAULT_DATA_DIR}/worker.db"
@@ -67,6 +73,7 @@ class Settings:
     lease_seconds: float = 30.0
     idempotency_retention_seconds: int = 24 * 3600
     retention_audit_days: int = 90
+    retention_schedule_ticks_days: int = 30
     env_passthrough: tuple[str, ...] = ()
     webhooks: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
     secret_key: str | None = None

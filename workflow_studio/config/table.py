@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from workflow_studio.config.deployment_kinds import Requirements, SecretDeclarations
 from workflow_studio.config.kinds import (
     WEBHOOK_PROVIDERS,
     Bool,
@@ -31,6 +32,7 @@ from workflow_studio.config.kinds import (
     variable_names,
 )
 from workflow_studio.config.model import CONFIG_ENV, MIN_KEY_LENGTH, OPTIONS_ENV, Settings
+from workflow_studio.config.schedules import ScheduleDefinitions
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _DEFAULTS: Mapping[str, object] = MappingProxyType({
@@ -78,6 +80,20 @@ _S = Setting
 SETTINGS: tuple[Setting, ...] = (
     _S("workflows", "workflows", Strings(),
        "packages with your `@workflow`/`@step` functions, for `workflow-studio build`"),
+    _S("requirements", "requirements", Requirements(),
+       "third-party packages the deployment imports (requirement strings, or the path of a "
+       "requirements.txt beside the config file); `workflow-studio build` ships them as wheels"),
+    _S("secrets", "secrets", SecretDeclarations(),
+       "named secrets the deployment's steps read with `ws.secret(name)`; "
+       "`{\"name\": ..., \"as_env\": True}` also shows one in their `os.environ`"),
+    _S("schedules", "schedules", ScheduleDefinitions(),
+       "cron/interval schedules shipped with the deployment: `{name, workflow, cron, "
+       "timezone, ...}` (README, Schedules); activating it creates or updates them"),
+    _S("build_find_links", "build.find_links", Strings(),
+       "directories (relative to the config file) or URLs where `build` looks for wheels "
+       "besides the package index (pip's `--find-links`)"),
+    _S("build_no_index", "build.no_index", Bool(),
+       "`build` resolves `requirements` from `build.find_links` alone (pip's `--no-index`)"),
     _S("seed_api_keys", "worker.auth.seed_api_keys", SeedKeys(),
        "API keys kept in the database at startup; a key removed here is revoked"),
     _S("env_api_key_scopes", "worker.auth.env_api_key_scopes",
@@ -142,6 +158,8 @@ SETTINGS: tuple[Setting, ...] = (
        "seconds an `Idempotency-Key` replays its first response"),
     _S("retention_audit_days", "worker.retention.audit_days", Int(0),
        "days audit rows and webhook delivery records are kept; 0 keeps them forever"),
+    _S("retention_schedule_ticks_days", "worker.retention.schedule_ticks_days", Int(0),
+       "days a schedule's tick records (fired, skipped and why) are kept; 0 keeps them"),
     _S("env_passthrough", "worker.execution.env_passthrough",
        Strings(variable_names, "list of variable names"),
        "variables deployed code sees besides PATH, HOME, locale, TZ and TMPDIR (see "

@@ -25,6 +25,7 @@ def run_json(run: Row, include_io: bool = True) -> dict[str, Any]:
         "waitingOn": _json(run["waiting_json"]), "error": _json(run["error_json"]),
         "createdAt": iso(run["created_at"]), "startedAt": iso(run["started_at"]),
         "completedAt": iso(run["completed_at"]), "updatedAt": iso(run["updated_at"]),
+        "scheduleId": run.get("schedule_id"), "scheduledAt": iso(run.get("scheduled_at")),
     }
     if include_io:
         body["input"] = _json(run["input_json"])

@@ -34,7 +34,7 @@ from workflow_studio.engine.attempts import (
 )
 from workflow_studio.engine.log import redact_error
 from workflow_studio.engine.replay import Replay, Suspend
-from workflow_studio.storage.base import Connection, Row
+from workflow_studio.storage.base import Connection, DatabaseUnavailable, Row
 from workflow_studio.storage.world import (
     TERMINAL_RUN_STATUSES,
     hooks,
@@ -131,11 +131,11 @@ class Execution:
 
     @contextmanager
     def _interruptible(self) -> Iterator[None]:
-        """A lost claim or an ended run also interrupts the replay (workflow code that
-        catches the exception cannot carry on)."""
+        """A lost claim, an ended run or a database that cannot take the write now also
+        interrupts the replay (workflow code that catches the exception cannot carry on)."""
         try:
             yield
-        except (LeaseLost, RunEnded) as exc:
+        except (LeaseLost, RunEnded, DatabaseUnavailable) as exc:
             if self.replay is not None:
                 self.replay.interrupt = exc
             raise
@@ -319,8 +319,8 @@ def _process_run(engine: Executor, execution: Execution, run: Row, fresh: bool =
                           "message": str(exc), "step": exc.step_name,
                           "errorType": exc.error_type})
         return
-    except (LeaseLost, RunEnded):
-        raise
+    except (LeaseLost, RunEnded, DatabaseUnavailable):
+        raise  # busy or down: the executor gives the claim back and the run resumes later
     except (Exception, KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
         # SystemExit from workflow code fails the run; it must not end the executor slot.
         replay.interrupt = None

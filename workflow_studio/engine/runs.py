@@ -1,8 +1,8 @@
 """The one way to start a run: ``start_run`` (or ``prepare`` + ``write`` on the hot path).
 
 Every trigger goes through here: the runs API, the local world, the local CLI, webhook
-handlers and the world proxy's ``run_created`` event (and later schedules, forks and child
-runs). This module owns the rules they must agree on:
+handlers, the world proxy's ``run_created`` event and schedules (``engine.schedules``; later
+forks and child runs). This module owns the rules they must agree on:
 
 - **which deployment** the run is pinned to: the requested one (it must exist and have
   been activated, i.e. proven to import), else the active one (``no_active_deployment``
@@ -80,6 +80,8 @@ class StartRequest:
     run_id: str | None = None  # chosen by the caller (world proxy); else a new id
     input_json: str | None = None  # the input already encoded (world proxy): no args
     enqueue: bool = True  # False: the caller queues the run itself (world proxy)
+    schedule_id: str | None = None  # a schedule's run: trigger_type "schedule"
+    scheduled_at: int | None = None  # its tick (ms); unique per schedule, None for "fire now"
 
     def digest(self) -> str:
         """The request's identity for idempotency: the same for the same workflow,
@@ -216,11 +218,13 @@ def write(conn: Connection, prepared: Prepared, *,
         if owner is not None and prepared.direct_eligible:
             host, pid, lease_ms = owner
             run = runs.create(conn, request.workflow_name, target.id, request.trigger_type,
-                              prepared.input_json, run_id=request.run_id, started=True)
+                              prepared.input_json, run_id=request.run_id, started=True,
+                              schedule=_schedule(request))
             message = queue.enqueue_claimed(conn, run["id"], target.id, host, pid, lease_ms)
         else:
             run = runs.create(conn, request.workflow_name, target.id, request.trigger_type,
-                              prepared.input_json, run_id=request.run_id)
+                              prepared.input_json, run_id=request.run_id,
+                              schedule=_schedule(request))
             if request.enqueue:
                 queue.enqueue_run(conn, run["id"], target.id, target.concurrency)
         text = json.dumps(run_json(run), separators=(",", ":"))
@@ -230,6 +234,12 @@ def write(conn: Connection, prepared: Prepared, *,
         if on_created is not None:
             on_created(conn, run)
     return Started(run, text, message=message)
+
+
+def _schedule(request: StartRequest) -> tuple[str, int | None] | None:
+    if request.schedule_id is None:
+        return None
+    return request.schedule_id, request.scheduled_at
 
 
 def _replay(conn: Connection, existing: Row, digest: str, key: Idempotency) -> Started:

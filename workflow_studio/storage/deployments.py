@@ -15,6 +15,10 @@ On PostgreSQL the artifact's bytes and the raw manifest are stored with the reco
 transaction, table ``deployment_artifacts``) so any node can fetch, verify and unpack a
 deployment it never received (``deployments/fetch.py``); on SQLite one node unpacked it at
 upload and nothing more is kept.
+
+Activation also checks, under the same lock, that every secret the deployment declares is
+set (``MissingSecrets`` otherwise); ``storage.secrets.delete`` takes that lock to refuse
+deleting a secret the active deployment declares, so neither can slip past the other.
 """
 
 from __future__ import annotations
@@ -27,6 +31,20 @@ from workflow_studio.storage.base import Connection, Row
 
 DEFAULT_RETRIES = 3
 READY, ACTIVE, INACTIVE = "ready", "active", "inactive"
+
+
+class MissingSecrets(Exception):
+    """The deployment declares secrets that are not set; ``names`` lists them, sorted."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__(f"secrets not set: {', '.join(names)}")
+        self.names = names
+
+
+def declared_secrets(row: Row) -> list[str]:
+    """The secret names a deployment row's manifest declares."""
+    manifest = row["manifest"] if "manifest" in row else json.loads(row["manifest_json"])
+    return [str(s["name"]) for s in manifest.get("secrets", ()) if isinstance(s, dict)]
 
 
 def _decode(row: Row | None) -> Row | None:
@@ -114,15 +132,25 @@ def active_id(conn: Connection) -> str | None:
 
 
 def activate(conn: Connection, deployment_id: str, key_id: str | None,
-             at_ms: int | None = None) -> Row:
+             at_ms: int | None = None, required_secrets: tuple[str, ...] | list[str] = ()
+             ) -> Row:
     """Point ``active`` at ``deployment_id`` atomically; return the new active row.
 
     Activating the deployment that is already active only refreshes who/when and keeps the
     recorded previous deployment, so a repeated activate cannot erase the rollback target.
+    Raises ``MissingSecrets`` (and switches nothing) when one of ``required_secrets`` is
+    not set.
     """
     at = now_ms() if at_ms is None else at_ms
     with conn.transaction():
         conn.lock("deployments")  # read-then-switch must not interleave with another switch
+        if required_secrets:
+            names = sorted(set(required_secrets))
+            marks = ", ".join("?" for _ in names)
+            present = {r["name"] for r in conn.query(
+                f"SELECT name FROM secrets WHERE name IN ({marks})", tuple(names))}
+            if set(names) - present:
+                raise MissingSecrets(sorted(set(names) - present))
         current = conn.query_one(
             "SELECT deployment_id, previous_deployment_id FROM active_deployment WHERE id = 1")
         if current is None:
@@ -149,6 +177,16 @@ def activate(conn: Connection, deployment_id: str, key_id: str | None,
         row = get_active(conn)  # inside the transaction: exactly what this call committed
     assert row is not None
     return row
+
+
+def active_secret_names(conn: Connection) -> tuple[str, int, list[str]] | None:
+    """(id, version, declared secret names) of the active deployment, or None."""
+    row = conn.query_one(
+        "SELECT d.id, d.version, d.manifest_json FROM active_deployment p JOIN deployments d"
+        " ON d.id = p.deployment_id WHERE p.id = 1")
+    if row is None:
+        return None
+    return str(row["id"]), int(row["version"]), declared_secrets(row)
 
 
 def previous_active(conn: Connection) -> Row | None:

@@ -3,9 +3,9 @@
 ``start_for_app`` runs in ``post_worker_init`` (after the fork, so every connection belongs
 to the process that uses it): it builds the executor whose code source is the run's pinned
 deployment, loaded from the artifact directory (fetched from PostgreSQL and verified when
-this node never received it). ``release_dead_worker`` runs in the master's
-``child_exit``: it releases a dead worker's claims at once so another process resumes its
-runs without waiting for the lease to expire.
+this node never received it), and starts the process's schedule firing loop.
+``release_dead_worker`` runs in the master's ``child_exit``: it releases a dead worker's
+claims at once so another process resumes its runs without waiting for the lease to expire.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from flask import Flask
 from workflow_studio.config.settings import Settings
 from workflow_studio.engine import wakeups
 from workflow_studio.engine.executor import Executor
+from workflow_studio.engine.schedules import Scheduler
 from workflow_studio.storage import deployments as deployments_repo
 from workflow_studio.storage import open_database
 from workflow_studio.storage.world import queue
 from workflow_studio.worker.context import EXTENSION, WorkerState
+from workflow_studio.worker.routes.schedules import SCHEDULER
 
 log = logging.getLogger("workflow_studio.engine")
 
@@ -49,10 +51,16 @@ def start_for_app(app: Flask, node: str | None = None) -> Executor:
                         step_timeout=step_timeout, name="executor", node=node)
     runtime.install(executor)
     executor.start()
+    # Every process fires schedules too; the tick's unique key keeps that to one run each.
+    app.extensions[SCHEDULER] = Scheduler(
+        runtime, history_days=settings.retention_schedule_ticks_days).start()
     return executor
 
 
 def stop_for_app(app: Flask, timeout: float) -> None:
+    scheduler = app.extensions.pop(SCHEDULER, None)
+    if scheduler is not None:
+        scheduler.stop(min(timeout, 5.0))
     app.extensions[EXTENSION].runtime.stop(timeout)
 
 

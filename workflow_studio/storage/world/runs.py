@@ -17,19 +17,28 @@ from workflow_studio.storage.world import WorldConflict, events
 
 
 def create(conn: Connection, workflow_name: str, deployment_id: str, trigger_type: str,
-           input_json: str, run_id: str | None = None, started: bool = False) -> Row:
+           input_json: str, run_id: str | None = None, started: bool = False,
+           schedule: tuple[str, int | None] | None = None) -> Row:
     """Insert a pending run and its ``run_created`` event (``started``: a running run,
-    followed by its ``run_started`` event, for a run its creator executes at once)."""
+    followed by its ``run_started`` event, for a run its creator executes at once).
+
+    ``schedule``: (schedule id, tick) of a run a schedule started; (schedule_id,
+    scheduled_at) is unique, so a second run for one tick is an ``IntegrityError``."""
     run_id = run_id or new_id("wrun")
     at = now_ms()
+    schedule_id, scheduled_at = schedule or (None, None)
     row = conn.query_one(
         "INSERT INTO workflow_runs (id, workflow_name, deployment_id, trigger_type, status,"
-        " input_json, created_at, updated_at, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " RETURNING *",
+        " input_json, created_at, updated_at, started_at, schedule_id, scheduled_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (run_id, workflow_name, deployment_id, trigger_type,
-         "running" if started else "pending", input_json, at, at, at if started else None))
-    created = (run_id, "run_created", run_id, {"workflowName": workflow_name,
-               "deploymentId": deployment_id, "triggerType": trigger_type}, at)
+         "running" if started else "pending", input_json, at, at, at if started else None,
+         schedule_id, scheduled_at))
+    details: dict[str, Any] = {"workflowName": workflow_name, "deploymentId": deployment_id,
+                               "triggerType": trigger_type}
+    if schedule_id is not None:
+        details.update(scheduleId=schedule_id, scheduledAt=scheduled_at)
+    created = (run_id, "run_created", run_id, details, at)
     if started:
         events.append_many(conn, [created, (run_id, "run_started", run_id, None, at)])
     else:
@@ -106,12 +115,12 @@ def cancel(conn: Connection, run_id: str) -> Row:
 def list_runs(conn: Connection, *, status: str | None = None, workflow: str | None = None,
               trigger_type: str | None = None, created_from: int | None = None,
               created_to: int | None = None, cursor: str | None = None,
-              limit: int = 100) -> tuple[list[Row], bool]:
+              limit: int = 100, schedule_id: str | None = None) -> tuple[list[Row], bool]:
     """Newest first, ``limit`` at a time; returns (rows, has_more). ``cursor`` is a run id."""
     where: list[str] = []
     params: list[str | int] = []
     for column, value in (("status", status), ("workflow_name", workflow),
-                          ("trigger_type", trigger_type)):
+                          ("trigger_type", trigger_type), ("schedule_id", schedule_id)):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)

@@ -13,15 +13,22 @@ How two deployments coexist in one process
 Deployments usually contain the same module names (``myapp.workflows`` in v1 and v2), but
 ``sys.modules`` holds one module per name. Under one process-wide lock the loader:
 
-1. sets aside any ``sys.modules`` entries under the deployment's top-level package names
-   (another deployment's leftovers cannot exist, see 4; the host's own copy, e.g. the local
-   world importing ``myapp`` from the working directory, is restored afterwards);
-2. puts the deployment's ``src`` directory first on ``sys.path``;
+1. sets aside any ``sys.modules`` entries under the deployment's top-level package names and
+   those of its dependencies (another deployment's leftovers cannot exist, see 4; the
+   host's own copy, e.g. the local world importing ``myapp`` from the working directory, or
+   the worker's own ``requests``, is restored afterwards);
+2. puts the deployment's ``src`` directory first on ``sys.path``, then its ``deps`` (the
+   unpacked wheels of its ``requirements``), ahead of the worker's own site-packages;
 3. imports the manifest's modules inside ``registry.capture()``, collecting registrations
    into a fresh ``Registry``;
-4. removes ``src`` from ``sys.path`` and takes every newly imported module that came from the
-   deployment (by top-level name or by file location) back out of ``sys.modules``, keeping
-   them in ``LoadedDeployment.modules``.
+4. removes both from ``sys.path`` and takes every newly imported module that came from the
+   deployment (by top-level name or by file location under ``src`` or ``deps``) back out of
+   ``sys.modules``, keeping them in ``LoadedDeployment.modules``.
+
+Each of its ``isolation="thread"`` steps is then run inside ``reading_secrets(scope)``
+(``authoring.secrets``): ``ws.secret`` in it reads that deployment's declared secrets, and
+no other deployment's declarations count. The wrapper replaces ``StepDef.fn`` in place, so
+the step runs inside it whether a workflow calls it inline or the queue dispatches it.
 
 The loaded function objects keep references to their own module globals, so calling them
 later uses that deployment's code and its module-level imports, whichever deployment is loaded
@@ -33,8 +40,13 @@ Limits (documented for workflow authors):
 - Imports done lazily inside functions at run time (``import myapp.helpers`` or
   ``from . import x`` inside a step) do not see the deployment's ``src`` any more; they fail
   with ImportError or could resolve to a same-named module of the host. Import at module level.
-- Third-party libraries are shared by all deployments (one ``sys.modules``); a deployment cannot
-  ship its own version of an installed library.
+- Dependencies are isolated the same way, so the same lazy-import rule holds for them: a
+  library that imports its own submodules inside functions after the deployment loaded
+  fails with ImportError (or gets the worker's copy, if the worker has one). Libraries the
+  deployment does not ship are the worker's own, shared by every deployment.
+- While a deployment loads, its dependencies' names are missing from ``sys.modules`` for the
+  worker's other threads; one of them importing such a module lazily in that window could
+  get the deployment's copy.
 - ``pickle`` and anything else that re-imports by module name cannot find deployment modules.
 - Module-level side effects (threads, global registries in libraries) run once per deployment
   per process.
@@ -43,20 +55,24 @@ Limits (documented for workflow authors):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import sys
 import threading
 import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from workflow_studio.authoring.registry import Registry, capture
+from workflow_studio.authoring.registry import Registry, StepDef, capture
+from workflow_studio.authoring.secrets import SecretScope, SecretSource, reading_secrets
 from workflow_studio.compute.ids import parse_id
 from workflow_studio.compute.manifest import Manifest, ManifestError, parse_manifest
 from workflow_studio.engine.runner import CodeUnavailable
 
 MANIFEST_FILE = "manifest.json"
 SOURCE_DIR = "src"
+DEPS_DIR = "deps"
 
 # Fetches a deployment's files onto this node, e.g. from PostgreSQL: (root, id) -> None.
 Fetcher = Callable[[Path, str], None]
@@ -82,6 +98,17 @@ class LoadedDeployment:
     @property
     def source_dir(self) -> Path:
         return self.root / SOURCE_DIR
+
+    @property
+    def deps_dir(self) -> Path:
+        return self.root / DEPS_DIR
+
+
+class _NoSecrets:
+    """The source of a loader made without a store (tools, tests): nothing is set."""
+
+    def read(self, name: str) -> str | None:
+        return None
 
 
 # The one piece of process-wide state here, on purpose: ``sys.modules`` and ``sys.path`` are
@@ -113,19 +140,23 @@ def read_unpacked_manifest(root: Path) -> Manifest:
 
 
 def load_deployment(artifact_root: str | Path, deployment_id: str,
-                    fetch: Fetcher | None = None) -> LoadedDeployment:
-    """Import ``deployment_id`` into this process afresh (no cache: see ``DeploymentLoader``)."""
+                    fetch: Fetcher | None = None,
+                    secrets: SecretSource | None = None) -> LoadedDeployment:
+    """Import ``deployment_id`` into this process afresh (no cache: see ``DeploymentLoader``);
+    its steps read secrets from ``secrets``."""
     with IMPORT_LOCK:
         root = ensure_unpacked(artifact_root, deployment_id, fetch)
-        return _import(deployment_id, root, read_unpacked_manifest(root))
+        return _import(deployment_id, root, read_unpacked_manifest(root), secrets)
 
 
 class DeploymentLoader:
     """This app's loaded deployments: each imported on first use, then cached."""
 
-    def __init__(self, artifact_root: str | Path, fetch: Fetcher | None = None) -> None:
+    def __init__(self, artifact_root: str | Path, fetch: Fetcher | None = None,
+                 secrets: SecretSource | None = None) -> None:
         self.artifact_root = Path(artifact_root).resolve()
         self.fetch = fetch
+        self.secrets = secrets
         self._cache: dict[str, LoadedDeployment] = {}
 
     def load(self, deployment_id: str) -> LoadedDeployment:
@@ -135,7 +166,8 @@ class DeploymentLoader:
         with IMPORT_LOCK:
             cached = self._cache.get(deployment_id)
             if cached is None:
-                cached = load_deployment(self.artifact_root, deployment_id, self.fetch)
+                cached = load_deployment(self.artifact_root, deployment_id, self.fetch,
+                                         self.secrets)
                 self._cache[deployment_id] = cached
             return cached
 
@@ -148,28 +180,68 @@ class DeploymentLoader:
                 self._cache.pop(deployment_id, None)
 
 
-def _owned(name: str, module: object, tops: set[str], src: Path) -> bool:
+def _owned(name: str, module: object, tops: set[str], dirs: tuple[Path, ...]) -> bool:
     if name.split(".")[0] in tops:
         return True
     file = getattr(module, "__file__", None)
     if not file:
         return False
-    try:
-        Path(file).resolve().relative_to(src)
-        return True
-    except ValueError:
-        return False
+    path = Path(file).resolve()
+    return any(path.is_relative_to(folder) for folder in dirs)
 
 
-def _import(deployment_id: str, root: Path, manifest: Manifest) -> LoadedDeployment:
-    """Import the manifest's modules from ``root/src`` in isolation (see module docstring)."""
+def dependency_tops(deps: Path) -> set[str]:
+    """The top-level module names the unpacked wheels in ``deps`` provide."""
+    if not deps.is_dir():
+        return set()
+    tops: set[str] = set()
+    for entry in deps.iterdir():
+        name = entry.name
+        if entry.is_dir() and name.isidentifier():
+            tops.add(name)
+        elif entry.is_file() and name.endswith((".py", ".so", ".pyd")):
+            stem = name.split(".")[0]
+            if stem.isidentifier():
+                tops.add(stem)
+    return tops
+
+
+def _scoped(fn: Callable[..., Any], scope: SecretScope) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def step_reading_secrets(*args: Any, **kwargs: Any) -> Any:
+        with reading_secrets(scope):
+            return fn(*args, **kwargs)
+    return step_reading_secrets
+
+
+def _scope_steps(steps: dict[str, StepDef], deployment_id: str, manifest: Manifest,
+                 secrets: SecretSource | None) -> None:
+    """Run every thread step of the deployment inside its secret scope (see the module
+    docstring); a deployment that declares nothing gets a scope too, so ``ws.secret`` there
+    is refused instead of reading the worker process's environment."""
+    scope = SecretScope(deployment_id, frozenset(manifest.secret_names),
+                        secrets if secrets is not None else _NoSecrets(),
+                        frozenset(s.name for s in manifest.secrets if s.as_env))
+    for definition in steps.values():
+        # A process step's child imports the step afresh and never calls this ``fn``.
+        if definition.isolation == "thread":
+            definition.fn = _scoped(definition.fn, scope)
+
+
+def _import(deployment_id: str, root: Path, manifest: Manifest,
+            secrets: SecretSource | None = None) -> LoadedDeployment:
+    """Import the manifest's modules from ``root/src`` (and its dependencies from
+    ``root/deps``) in isolation (see module docstring)."""
     src = (root / SOURCE_DIR).resolve()
-    tops = {m.split(".")[0] for m in manifest.modules}
+    deps = (root / DEPS_DIR).resolve()
+    tops = {m.split(".")[0] for m in manifest.modules} | dependency_tops(deps)
     hosts = {n: m for n, m in sys.modules.items() if n.split(".")[0] in tops}
     for name in hosts:
         del sys.modules[name]
     before = set(sys.modules)
     sys.path.insert(0, str(src))
+    if deps.is_dir():
+        sys.path.insert(1, str(deps))
     importlib.invalidate_caches()
     try:
         with capture() as registry:
@@ -181,10 +253,11 @@ def _import(deployment_id: str, root: Path, manifest: Manifest) -> LoadedDeploym
         raise DeploymentLoadError(f"deployment {deployment_id} does not import: "
                                   f"{type(exc).__name__}: {exc}") from exc
     finally:
-        if str(src) in sys.path:
-            sys.path.remove(str(src))
+        for folder in (str(src), str(deps)):
+            if folder in sys.path:
+                sys.path.remove(folder)
         owned = {n: sys.modules[n] for n in set(sys.modules) - before
-                 if _owned(n, sys.modules[n], tops, src)}
+                 if _owned(n, sys.modules[n], tops, (src, deps))}
         for name in owned:
             sys.modules.pop(name, None)
         sys.modules.update(hosts)
@@ -193,4 +266,5 @@ def _import(deployment_id: str, root: Path, manifest: Manifest) -> LoadedDeploym
     if missing:
         raise DeploymentLoadError(f"deployment {deployment_id} does not register the "
                                   f"workflows {', '.join(missing)}")
+    _scope_steps(registry.steps, deployment_id, manifest, secrets)
     return LoadedDeployment(deployment_id, root, registry, manifest, owned)

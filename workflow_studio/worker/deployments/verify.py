@@ -12,6 +12,11 @@ file (no links, devices, FIFOs, directories, sparse files), a safe relative path
 manifest, seen once, the declared size, within the member-count and unpacked-bytes caps, and
 the declared sha256; finally every listed file present. Decompression is metered, so a gzip
 bomb (or a huge tar header) stops at the cap instead of filling memory or disk.
+
+A deployment's dependencies (the unpacked wheels ``workflow-studio build`` ships) are members
+like any other, under ``.deps/``: every rule and cap above applies to them, and they land in
+``<dpl_id>/deps`` instead of ``<dpl_id>/src``, so the loader can give them their own place
+on the deployment's import path.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from pathlib import Path
 from typing import IO
 
 from workflow_studio.compute.errors import ErrorCode
-from workflow_studio.compute.manifest import Manifest, ManifestError, parse_manifest
+from workflow_studio.compute.manifest import (
+    DEPENDENCY_PREFIX,
+    Manifest,
+    ManifestError,
+    parse_manifest,
+)
 from workflow_studio.compute.manifest import unsafe_path_reason as _unsafe
 
 CHUNK = 64 * 1024
@@ -149,6 +159,14 @@ def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -
     return h.hexdigest()
 
 
+def _target(dest: Path, name: str) -> Path:
+    """Where member ``name`` (a safe path) is written: ``deps/...`` for a dependency's file,
+    ``src/...`` for everything else."""
+    if name.startswith(DEPENDENCY_PREFIX):
+        return dest.joinpath("deps", *name[len(DEPENDENCY_PREFIX):].split("/"))
+    return dest.joinpath("src", *name.split("/"))
+
+
 def _unpack(manifest: Manifest, artifact: IO[bytes], dest: Path, limits: Limits) -> None:
     listed = manifest.file_map()
     seen: set[str] = set()
@@ -182,7 +200,7 @@ def _unpack(manifest: Manifest, artifact: IO[bytes], dest: Path, limits: Limits)
             if total > limits.max_unpacked_bytes:
                 raise ArtifactRejected(f"artifact unpacks to more than "
                                        f"{limits.max_unpacked_bytes} bytes (unpacked-size cap)")
-            digest = _write_member(tar, member, dest.joinpath(*name.split("/")))
+            digest = _write_member(tar, member, _target(dest, name))
             if digest != entry.sha256:
                 raise _mismatch(f"member {name!r} has sha256 {digest} but the manifest says "
                                 f"{entry.sha256}")
@@ -208,7 +226,7 @@ def verify_and_unpack(manifest_raw: bytes, artifact: IO[bytes], artifact_dir: st
     base.mkdir(parents=True, exist_ok=True)
     incoming = Path(tempfile.mkdtemp(prefix=INCOMING_PREFIX, dir=base))
     try:
-        _unpack(manifest, artifact, incoming / "src", limits)
+        _unpack(manifest, artifact, incoming, limits)
         (incoming / "src").mkdir(exist_ok=True)  # an artifact may legitimately be tiny
         (incoming / "manifest.json").write_bytes(manifest_raw)
         final = base / deployment_id

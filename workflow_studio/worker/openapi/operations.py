@@ -18,8 +18,10 @@ from typing import Any
 from marshmallow import Schema
 
 from workflow_studio.compute.errors import ErrorCode as E
-from workflow_studio.worker.schemas import common, deployments, runs, world_proxy
+from workflow_studio.compute.manifest import SECRET_NAME
+from workflow_studio.worker.schemas import common, deployments, runs, secrets, world_proxy
 from workflow_studio.worker.schemas import responses as out
+from workflow_studio.worker.schemas import schedules as sch
 from workflow_studio.worker.webhooks.signatures import VERIFIERS
 
 Link = tuple[str, Mapping[str, str]]  # (operationId, {parameter: runtime expression})
@@ -61,8 +63,23 @@ _RUN_LINKS: Mapping[str, Link] = MappingProxyType({
 })
 _FIRST_RUN = MappingProxyType({"run_id": "$response.body#/data/0/id"})
 _FIRST_DEPLOYMENT = MappingProxyType({"deployment_id": "$response.body#/data/0/id"})
+_SECRET_NAME = MappingProxyType({"name": MappingProxyType(
+    {"type": "string", "pattern": SECRET_NAME.pattern, "example": "STRIPE_KEY"})})
+_SECRET_LINKS: Mapping[str, Link] = MappingProxyType({
+    "DeleteSecret": ("secrets.delete_secret", {"name": "$response.body#/name"})})
 _RUN_ERRORS = (E.INVALID_RUN_ID, E.NOT_FOUND)
 _PROXY_RUN = (E.INVALID_RUN_ID, E.NOT_FOUND)
+
+_SCHEDULE_PATH = MappingProxyType({"schedule_id": MappingProxyType({
+    "type": "string", "minLength": 1, "maxLength": 128, "pattern": sch.REF_PATTERN,
+    "description": "the schedule's id (sch_...) or its name"})})
+_SCHEDULE_LINKS: Mapping[str, Link] = MappingProxyType({
+    "GetSchedule": ("schedules.get_schedule", {"schedule_id": _ID}),
+    "PreviewSchedule": ("schedules.preview_schedule", {"schedule_id": _ID}),
+    "PauseSchedule": ("schedules.pause_schedule", {"schedule_id": _ID}),
+})
+_FIRST_SCHEDULE = MappingProxyType({"schedule_id": "$response.body#/data/0/id"})
+_SCHEDULE_WRITE = (E.INVALID_SCHEDULE, E.CONFLICT, E.PAYLOAD_TOO_LARGE)
 
 OPERATIONS: Mapping[str, Operation] = MappingProxyType({
     # -- health and the contract itself ------------------------------------------------
@@ -101,9 +118,11 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType({
     "deployments.activate_deployment": Operation(
         "Activate a deployment (rollback: activate an older one)",
         {200: out.ActiveDeploymentSchema},
-        errors=(E.INVALID_DEPLOYMENT_ID, E.NOT_FOUND, E.ACTIVATION_FAILED),
-        description="Imports the artifact in a subprocess first; a broken artifact never "
-                    "becomes active."),
+        errors=(E.INVALID_DEPLOYMENT_ID, E.NOT_FOUND, E.ACTIVATION_FAILED, E.INVALID_SCHEDULE,
+                E.CONFLICT),
+        description="Imports the artifact in a subprocess first, and checks that every "
+                    "secret it declares is set (else 400 activation_failed with "
+                    "`missingSecrets`); a broken artifact never becomes active."),
     "deployments.active_deployment": Operation(
         "The active deployment", {200: out.ActiveDeploymentSchema},
         errors=(E.NO_ACTIVE_DEPLOYMENT,)),
@@ -114,6 +133,24 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType({
         "Deployments, newest first", {200: out.DeploymentPageSchema},
         query=deployments.DeploymentListQuerySchema,
         links={200: {"GetDeployment": ("deployments.get_deployment", _FIRST_DEPLOYMENT)}}),
+    # -- named secrets -------------------------------------------------------------------
+    "secrets.set_secret": Operation(
+        "Set a named secret (create it, or rotate its value)",
+        {201: secrets.SecretSchema, 200: secrets.SecretSchema}, body=secrets.SetSecretSchema,
+        path=_SECRET_NAME, example={"value": "sk_live_..."},
+        links={201: _SECRET_LINKS, 200: _SECRET_LINKS},
+        description="201 when created, 200 when replaced (the version goes up). Stored "
+                    "encrypted; no route ever returns the value. Steps that start after "
+                    "this answer read the new value, on every process and node."),
+    "secrets.list_secrets": Operation(
+        "Named secrets: names, versions, who set them when (never a value)",
+        {200: secrets.SecretListSchema}),
+    "secrets.delete_secret": Operation(
+        "Delete a named secret", {200: secrets.SecretSchema},
+        query=secrets.DeleteSecretQuerySchema, path=_SECRET_NAME,
+        errors=(E.NOT_FOUND, E.SECRET_IN_USE),
+        description="409 secret_in_use when the active deployment declares it, unless "
+                    "`force=true`."),
     # -- runs ----------------------------------------------------------------------------
     "runs.trigger_run": Operation(
         "Start a run (idempotent)", {202: out.RunSchema, 200: out.RunSchema},
@@ -146,6 +183,54 @@ OPERATIONS: Mapping[str, Operation] = MappingProxyType({
         "Resume the hook waiting on a token with a payload", {202: out.ResumedSchema},
         body=runs.ResumeHookSchema, errors=(E.NOT_FOUND, E.CONFLICT),
         example={"token": "approve-42", "payload": True}),
+    # -- schedules -----------------------------------------------------------------------
+    "schedules.create_schedule": Operation(
+        "Create a schedule (cron and/or interval)", {201: sch.ScheduleSchema},
+        body=sch.CreateScheduleSchema, errors=_SCHEDULE_WRITE,
+        example={"name": "nightly-report", "workflowName": "report", "cron": ["0 3 * * *"],
+                 "timezone": "Europe/Berlin"},
+        links={201: _SCHEDULE_LINKS},
+        description="Its first tick is the spec's first after now. A bad cron expression "
+                    "or zone is 400 `invalid_schedule` naming the field (and the "
+                    "character)."),
+    "schedules.list_schedules": Operation(
+        "Schedules, oldest first", {200: sch.SchedulePageSchema},
+        query=sch.ScheduleListQuerySchema,
+        links={200: {"GetSchedule": ("schedules.get_schedule", _FIRST_SCHEDULE)}}),
+    "schedules.get_schedule": Operation(
+        "One schedule with its newest ticks and their runs", {200: sch.ScheduleDetailSchema},
+        query=sch.ScheduleQuerySchema, path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,)),
+    "schedules.update_schedule": Operation(
+        "Change a schedule", {200: sch.ScheduleSchema}, body=sch.PatchScheduleSchema,
+        path=_SCHEDULE_PATH, errors=(E.NOT_FOUND, *_SCHEDULE_WRITE),
+        example={"cron": ["0 4 * * *"]},
+        description="A changed spec goes on with its first tick after now."),
+    "schedules.delete_schedule": Operation(
+        "Delete a schedule (its runs are kept)", {200: sch.DeletedScheduleSchema},
+        path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,)),
+    "schedules.pause_schedule": Operation(
+        "Pause a schedule, with a note", {200: sch.ScheduleSchema}, body=sch.PauseSchema,
+        path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,), example={"note": "maintenance"}),
+    "schedules.resume_schedule": Operation(
+        "Resume a paused schedule", {200: sch.ScheduleSchema}, body=sch.ResumeScheduleSchema,
+        path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,),
+        description="The ticks due while it was paused are recorded as `paused`; it goes "
+                    "on with the first tick after now."),
+    "schedules.trigger_schedule": Operation(
+        "Fire a schedule now (uses no tick)", {202: sch.TriggeredSchema},
+        body=sch.TriggerScheduleSchema, path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,),
+        example={"overlap": "allow_all"}),
+    "schedules.backfill_schedule": Operation(
+        "Fire the schedule's past ticks in a range", {202: sch.BackfillResultSchema,
+                                                      200: sch.BackfillResultSchema},
+        body=sch.BackfillSchema, path=_SCHEDULE_PATH, errors=(E.NOT_FOUND, E.INVALID_SCHEDULE),
+        example={"from": "2024-06-01T00:00:00Z", "to": "2024-06-02T00:00:00Z",
+                 "dryRun": True},
+        description="200 for a dry run (the ticks it would fire), else 202. Ticks that "
+                    "fired already are left alone; `overlap` defaults to the schedule's."),
+    "schedules.preview_schedule": Operation(
+        "The next fire times, in UTC and in the schedule's zone", {200: sch.PreviewSchema},
+        query=sch.PreviewQuerySchema, path=_SCHEDULE_PATH, errors=(E.NOT_FOUND,)),
     # -- webhooks ------------------------------------------------------------------------
     "webhooks.receive": Operation(
         "A provider's signed webhook delivery", {200: out.WebhookReceiptSchema},

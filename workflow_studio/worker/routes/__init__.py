@@ -11,12 +11,16 @@ from workflow_studio.worker.routes import (
     keys,
     openapi,
     runs,
+    schedules,
+    secrets,
     webhooks,
     world_proxy,
 )
 
 
 def register(app: Flask) -> None:
-    for module in (health, openapi, keys, audit, deployments, runs, webhooks, world_proxy):
+    for module in (health, openapi, keys, audit, deployments, runs, schedules, secrets,
+                   webhooks, world_proxy):
         app.register_blueprint(module.bp)
     webhooks.init_app(app)
+    secrets.init_app(app)

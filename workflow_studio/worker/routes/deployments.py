@@ -22,6 +22,7 @@ from workflow_studio.compute.errors import ErrorCode
 from workflow_studio.compute.ids import new_id, parse_id
 from workflow_studio.compute.manifest import MAX_MANIFEST_BYTES
 from workflow_studio.compute.scopes import Scope
+from workflow_studio.engine.schedules import service as schedules
 from workflow_studio.storage import deployments as repo
 from workflow_studio.worker.context import conn, state
 from workflow_studio.worker.deployments.activation import ActivationError, prove_importable
@@ -62,6 +63,10 @@ def deployment_json(row: dict[str, Any], active_id: str | None) -> dict[str, Any
         "workflows": row["workflows"], "steps": row["steps"],
         "modules": manifest.get("modules", []),
         "pythonVersion": manifest.get("python_version"), "builtAt": manifest.get("built_at"),
+        "distributions": [{"name": d.get("name"), "version": d.get("version")}
+                          for d in manifest.get("distributions", [])],
+        "secrets": [{"name": s.get("name"), "asEnv": bool(s.get("as_env"))}
+                    for s in manifest.get("secrets", [])],
         "settings": {"concurrency": row["concurrency"], "stepTimeout": row["step_timeout"],
                      "defaultRetries": row["default_retries"]},
         "createdAt": iso(row["created_at"]), "createdByKeyId": row["created_by_key_id"],
@@ -194,14 +199,42 @@ def activate_deployment(deployment_id: str) -> Any:
                                database_fetcher(state().db, settings))
         manifest = read_unpacked_manifest(root)
         prove_importable(root / "src", manifest, settings.activation_timeout,
-                         settings.env_passthrough)
+                         settings.env_passthrough, root / "deps")
     except (DeploymentLoadError, ActivationError) as exc:
         # The text comes from the uploaded code: bounded, and no secret value in it.
         message = (f"Deployment {row['id']} (version {row['version']}) cannot be "
                    f"activated; the active pointer did not move: {exc}")
         raise ApiError(ErrorCode.ACTIVATION_FAILED, state().runtime.redactor.text(message),
                        deploymentId=row["id"]) from None
-    return _active_json(repo.activate(conn(), row["id"], g.get("key_id")))
+    try:
+        with conn().transaction():  # the pointer and the config's schedules move together
+            active = repo.activate(conn(), row["id"], g.get("key_id"),
+                                   required_secrets=manifest.secret_names)
+            _reconcile_schedules(row, manifest.schedules)
+    except repo.MissingSecrets as exc:
+        commands = "; ".join(f"`workflow-studio secrets set {n}`" for n in exc.names)
+        raise ApiError(ErrorCode.ACTIVATION_FAILED,
+                       f"Deployment {row['id']} (version {row['version']}) cannot be "
+                       f"activated; the active pointer did not move: it declares secrets "
+                       f"that are not set on this worker: {', '.join(exc.names)}. Set each "
+                       f"with {commands}, then activate again.",
+                       deploymentId=row["id"], missingSecrets=exc.names) from None
+    return _active_json(active)
+
+
+def _reconcile_schedules(row: dict[str, Any], definitions: Any) -> None:
+    """The deployment's config-defined schedules, created or updated (README, Schedules);
+    a bad one refuses the activation (400 ``invalid_schedule``, naming it)."""
+    try:
+        schedules.reconcile(conn(), row["id"], definitions, state().runtime.clock.now_ms(),
+                            state().settings.max_payload_bytes)
+    except schedules.ScheduleInvalid as exc:
+        raise ApiError(exc.code, f"Deployment {row['id']} (version {row['version']}) cannot "
+                       f"be activated; the active pointer did not move: {exc}",
+                       field=exc.field, deploymentId=row["id"]) from None
+    except schedules.ScheduleConflict as exc:
+        raise ApiError(ErrorCode.CONFLICT, f"Deployment {row['id']} cannot be activated: "
+                       f"{exc}", deploymentId=row["id"]) from None
 
 
 @bp.get("/v1/deployments/active")

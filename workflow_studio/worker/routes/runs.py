@@ -156,7 +156,7 @@ def list_runs() -> Any:
     rows, has_more = runs.list_runs(
         conn(), status=q["status"], workflow=q["workflow"], trigger_type=q["triggerType"],
         created_from=_ms(q["createdFrom"]), created_to=_ms(q["createdTo"]),
-        cursor=q["cursor"], limit=q["limit"])
+        cursor=q["cursor"], limit=q["limit"], schedule_id=q["scheduleId"])
     return {"data": [render.run_json(r, include_io=False) for r in rows],
             "cursor": rows[-1]["id"] if rows and has_more else None, "hasMore": has_more}
 

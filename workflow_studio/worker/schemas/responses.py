@@ -71,6 +71,8 @@ class RunSummarySchema(Answer):
     startedAt = _time(nullable=True)
     completedAt = _time(nullable=True)
     updatedAt = _time(nullable=True)
+    scheduleId = _opt_str(metadata={"description": "the schedule that started it"})
+    scheduledAt = _time(nullable=True)  # its tick; null for a schedule's "fire now"
 
 
 class RunSchema(RunSummarySchema):
@@ -199,6 +201,10 @@ class DeploymentSchema(Answer):
     modules = fields.List(fields.String(), required=True)
     pythonVersion = _opt_str()
     builtAt = _opt_str()
+    distributions = fields.List(fields.Dict(), metadata={
+        "description": "the third-party packages it ships: {name, version}"})
+    secrets = fields.List(fields.Dict(), metadata={
+        "description": "the named secrets its steps read: {name, asEnv}"})
     settings = fields.Nested(DeploymentSettingsOutSchema, required=True)
     createdAt = _time()
     createdByKeyId = _opt_str()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from workflow_studio.compute.ids import id_pattern
 from workflow_studio.compute.runs import MAX_WAIT_SECONDS, RUN_STATUSES, TRIGGER_TYPES
 from workflow_studio.worker.schemas.common import MAX_CURSOR, MAX_PAGE
 
@@ -37,6 +38,8 @@ class ListRunsQuerySchema(Schema):
     triggerType = fields.String(load_default=None, validate=validate.OneOf(TRIGGER_TYPES))
     createdFrom = fields.DateTime(load_default=None)
     createdTo = fields.DateTime(load_default=None)
+    scheduleId = fields.String(load_default=None, validate=validate.Regexp(id_pattern("sch")),
+                               metadata={"description": "runs a schedule started"})
     cursor = fields.String(load_default=None)
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=MAX_PAGE))
 
