@@ -10,6 +10,9 @@ W2  sequential one-step runs, trigger -> completion seen by the client (``POST
 W3  one 10,000-step run: ms/step, and the time its last 10% of steps took against its
     first 10% (each from one step's completion to the completion 1,000 steps later).
 
+After each workload the bench prints how long each kind of transaction held the SQLite
+writer lock (``bench.critical``: p50/p99/max per kind, from the lock file's record).
+
 Ceilings: the raw sqlite3 commit rate (one INSERT + COMMIT, WAL, synchronous=NORMAL, on the
 same disk) and the HTTP ceiling (an unrouted path, answered by the app's JSON 404 without
 touching the database, with the same client and concurrency as W1).
@@ -37,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench import critical
 from bench.loadgen import Client, Request, Response, drive
 from workflow_studio.builder.project import build_project
 from workflow_studio.client import ComputeClient
@@ -273,11 +277,20 @@ def main() -> None:
             ceiling = http_ceiling(server.url, args.clients)
             floor = http_latency(server.url)
             deploy(ComputeClient(server.url, KEY), directory)
+            database = str(directory / "worker.db")
             w1_cold = w1(server.url, args.runs, args.clients, args.trigger_wait)
+            critical.reset(database)
             w1_rate = w1(server.url, args.runs, args.clients, args.trigger_wait)
+            held = [critical.report(database, "W1 (warm)", args.runs / w1_rate)]
+            critical.reset(database)
+            started = time.perf_counter()
             p50, p99 = w2(server.url, args.w2_runs, args.trigger_wait)
+            held.append(critical.report(database, "W2", time.perf_counter() - started))
+            critical.reset(database)
+            started = time.perf_counter()
             per_step, drift, each = w3_repeated(server.url, args.steps, args.trigger_wait,
                                                 args.w3_runs)
+            held.append(critical.report(database, "W3", time.perf_counter() - started))
         finally:
             server.stop()
     print(f"ceilings: sqlite3 commits {commit_rate:,.0f}/s; HTTP no-op route "
@@ -294,6 +307,7 @@ def main() -> None:
     print(f"W3 {args.steps} steps: {per_step:.4f} ms/step (target <= 0.1), last 10% / first "
           f"10% = {ratio_text(drift)} (target <= 1.2); a raw commit costs "
           f"{1000 / commit_rate:.4f} ms{each}")
+    print("\n".join(held))
 
 
 if __name__ == "__main__":

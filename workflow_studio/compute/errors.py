@@ -67,6 +67,7 @@ class ErrorCode(StrEnum):
     WEBHOOK_HANDLER_FAILED = "webhook_handler_failed", 500
     NOT_IMPLEMENTED = "not_implemented", 501
     DATABASE_UNAVAILABLE = "database_unavailable", 503
+    DATABASE_BUSY = "database_busy", 503
 
 
 class RunErrorCode(StrEnum):
@@ -135,6 +136,11 @@ _RUNBOOK: MappingProxyType[str, str] = MappingProxyType({
         "Use HTTPS in production or disable the requirement only in trusted local development."
     ),
     ErrorCode.DATABASE_UNAVAILABLE: "Check that the worker's database is reachable, then retry.",
+    ErrorCode.DATABASE_BUSY: (
+        "Retry after Retry-After (the write that waited was not made). If it lasts, the "
+        "worker log names the process holding the lock and what it was doing; a stuck worker "
+        "process is replaced within worker.stuck_timeout. Run CPU-heavy steps with "
+        "isolation=\"process\"."),
     ErrorCode.ACTIVATION_FAILED: (
         "Fix the import error shown, rebuild and deploy again; if it names missing secrets, "
         "set each with `workflow-studio secrets set NAME` and activate again."),

@@ -51,6 +51,10 @@ class Settings:
     artifact_dir: str = f"{DEFAULT_DATA_DIR}/artifacts"
     postgres_url: str | None = None
     postgres_schema: str = "workflow_studio"
+    lock_timeout: float = 2.0
+    statement_timeout: float = 30.0
+    idle_in_transaction_timeout: float = 10.0
+    stuck_timeout: float = 8.0
     require_https: bool = False
     trusted_proxies: tuple[str, ...] = ()
     auth_failures_per_minute: int = 20

@@ -110,6 +110,14 @@ SETTINGS: tuple[Setting, ...] = (
     _S("postgres_schema", "worker.storage.postgres_schema", Text(),
        "schema; give each environment that shares one database its own",
        "WORKFLOW_POSTGRES_SCHEMA"),
+    _S("lock_timeout", "worker.storage.lock_timeout", Seconds(),
+       "seconds a write waits for a lock (the SQLite writer lock; PostgreSQL's `lock_timeout`) "
+       "before it gives up, writing nothing: 503 `database_busy`, executors back off"),
+    _S("statement_timeout", "worker.storage.statement_timeout", Seconds(),
+       "PostgreSQL: the sessions' `statement_timeout`"),
+    _S("idle_in_transaction_timeout", "worker.storage.idle_in_transaction_timeout", Seconds(),
+       "PostgreSQL: the sessions' `idle_in_transaction_session_timeout` (the server ends the "
+       "session of a process stopped inside a transaction, and its locks go)"),
     _S("max_artifact_bytes", "worker.storage.max_artifact_bytes", Int(0),
        "largest artifact upload accepted"),
     _S("max_unpacked_bytes", "worker.storage.max_unpacked_bytes", Int(0),
@@ -146,6 +154,9 @@ SETTINGS: tuple[Setting, ...] = (
     _S("workers", "worker.workers", Int(1), "gunicorn worker processes", "WORKFLOW_WORKERS"),
     _S("threads", "worker.threads", Int(1), "request threads per worker process",
        "WORKFLOW_THREADS"),
+    _S("stuck_timeout", "worker.stuck_timeout", Seconds(),
+       "seconds a worker process may hold the SQLite writer lock, or go without gunicorn's "
+       "heartbeat (its worker `timeout`), before it is logged and replaced"),
     _S("log_level", "worker.log_level", Choice(LOG_LEVELS), "level of the worker's logs",
        "WORKFLOW_LOG_LEVEL"),
     _S("activation_timeout", "worker.activation_timeout", Seconds(),

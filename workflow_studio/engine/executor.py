@@ -24,12 +24,17 @@ On PostgreSQL (many processes on many machines) the doorbells are LISTEN/NOTIFY
 (``notify.py``): every enqueue notifies at commit and each process's listener wakes its idle
 slots, on every node. While the listener is connected the safety poll slows to
 ``PG_SAFETY_POLL``; while it is not, the poll is the fallback.
+
+A slot whose claim fails because the database is unavailable or busy (a lock held past
+``lock_timeout``: nothing was claimed) backs off, doubling from ``CLAIM_RETRY_FIRST`` up to
+``CLAIM_RETRY_MAX`` with jitter, instead of queueing for the lock again at the next wake-up.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Collection
@@ -53,6 +58,8 @@ PG_SAFETY_POLL = 1.0  # with a connected LISTEN; leases and timers still bound t
 PURGE_INTERVAL = 60.0  # expired idempotency keys are deleted this often (and when met)
 LOAD_RETRY_FIRST = 0.5  # s: a deployment that failed to load transiently is retried after
 LOAD_RETRY_MAX = 30.0  # this, doubling up to this, per failure in a row in this process
+CLAIM_RETRY_FIRST = 0.05  # s: a slot whose claim failed (database busy or down) waits this,
+CLAIM_RETRY_MAX = 2.0  # doubling up to this, per failure in a row, before it claims again
 
 
 class Executor:
@@ -79,6 +86,7 @@ class Executor:
         self._load_failures: dict[str, int] = {}  # deployment id -> failures in a row
         self.pid = os.getpid()
         self.stopping = False
+        self._halt = threading.Event()  # set by stop(): a backing-off slot stops waiting
         self._cond = threading.Condition()
         self._wakes = 0
         self._idle = 0
@@ -192,6 +200,7 @@ class Executor:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let running work finish up to ``timeout``; release the rest."""
         self.stopping = True
+        self._halt.set()
         if self.listener is not None:
             self.listener.stop(0)
         self.bell.ring_self()
@@ -238,15 +247,18 @@ class Executor:
 
     def _slot(self) -> None:
         self._idle_wait()
+        failures = 0  # claims in a row that failed for want of the database
         while not self.stopping:
             if not self._permits.acquire(timeout=1.0):
                 continue  # request threads hold every permit (``execute_claimed``)
             try:
                 try:
                     message = self._claim()
+                    failures = 0
                 except DatabaseUnavailable as exc:
                     log.warning("executor cannot claim: %s", exc)
                     message = None
+                    failures += 1
                 except Exception:
                     log.exception("executor claim failed")
                     message = None
@@ -254,7 +266,10 @@ class Executor:
                     self._process(message)
             finally:
                 self._permits.release()
-            if message is None:
+            if failures:
+                self._halt.wait(random.uniform(0.5, 1.0) * min(
+                    CLAIM_RETRY_MAX, CLAIM_RETRY_FIRST * 2.0 ** (failures - 1)))
+            elif message is None:
                 self._idle_wait()
 
     def _process(self, message: Row, run: Row | None = None,

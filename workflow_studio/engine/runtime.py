@@ -88,11 +88,12 @@ class RunWatchers:
                 event.set()
 
     def await_run(self, run_id: str, read: Callable[[], Row | None], row: Row,
-                  wait: float) -> Row:
+                  wait: float, stalled: Callable[[], bool] | None = None) -> Row:
         """Re-read the run until it ends or ``wait`` seconds pass; return the last row.
 
         A change made in this process wakes us at once; one made elsewhere is seen within
-        1-20 ms (the re-read interval grows while nothing happens).
+        1-20 ms (the re-read interval grows while nothing happens). ``stalled()`` true: no
+        run can move now (the database's writer lock is stuck), so answer at once.
         """
         if wait <= 0 or row["status"] in TERMINAL_RUN_STATUSES:
             return row
@@ -102,7 +103,7 @@ class RunWatchers:
             row = read() or row  # registered first: a change from now on sets ``changed``
             while row["status"] not in TERMINAL_RUN_STATUSES:
                 left = deadline - time.monotonic()
-                if left <= 0:
+                if left <= 0 or (stalled is not None and stalled()):
                     break
                 changed.wait(min(pause, left))
                 pause = min(0.02, pause * 2)
@@ -239,13 +240,15 @@ class Runtime:
     def await_run(self, run_id: str, read: Callable[[], Row | None], row: Row,
                   wait: float) -> Row:
         """Long-poll the run for up to ``wait`` s, if a wait permit is free; else answer
-        with ``row`` at once (the client asks again)."""
+        with ``row`` at once (the client asks again). A write of this process that gave up
+        on the writer lock ends the wait early: the client is not held past
+        ``lock_timeout`` by a lock holder that stopped moving."""
         if wait <= 0 or row["status"] in TERMINAL_RUN_STATUSES:
             return row
         if not self.wait_permits.acquire():
             return row
         try:
-            return self.watchers.await_run(run_id, read, row, wait)
+            return self.watchers.await_run(run_id, read, row, wait, self.db.writer_stalled)
         finally:
             self.wait_permits.release()
 

@@ -2,6 +2,7 @@
 
 from workflow_studio.storage.base import (
     Connection,
+    DatabaseBusy,
     DatabaseUnavailable,
     IntegrityError,
     InvalidInput,
@@ -10,5 +11,5 @@ from workflow_studio.storage.base import (
 )
 from workflow_studio.storage.database import Database, DatabaseSettings, open_database
 
-__all__ = ["Connection", "Database", "DatabaseSettings", "DatabaseUnavailable",
+__all__ = ["Connection", "Database", "DatabaseBusy", "DatabaseSettings", "DatabaseUnavailable",
            "IntegrityError", "InvalidInput", "Params", "Row", "open_database"]

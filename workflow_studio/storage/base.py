@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 Row = dict[str, Any]
 Params = Sequence[object]  # the values of a statement's ``?`` placeholders, in order
+DEFAULT_LOCK_TIMEOUT = 2.0  # seconds; the worker's come from its settings (``Timeouts``)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """How long a process's sessions may wait or stand still (None: no limit).
+
+    ``lock``: a write waiting for a lock (the SQLite writer lock; PostgreSQL's
+    ``lock_timeout``); PostgreSQL's ``statement_timeout`` and
+    ``idle_in_transaction_session_timeout`` besides, so the server cuts off a session whose
+    process stopped inside a transaction, and its locks go with it."""
+
+    lock: float | None = DEFAULT_LOCK_TIMEOUT
+    statement: float | None = 30.0
+    idle_in_transaction: float | None = 10.0
+
+
+NO_TIMEOUTS = Timeouts(lock=None, statement=None, idle_in_transaction=None)
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached or opened; routes answer 503 and callers back off."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """A write waited ``lock_timeout`` for a lock another process holds (the SQLite writer
+    lock, a PostgreSQL row or advisory lock) and gave up: nothing of it was written. A
+    ``DatabaseUnavailable`` for callers that back off alike; routes answer 503
+    ``database_busy``."""
 
 
 class IntegrityError(Exception):

@@ -4,6 +4,10 @@ Repositories write portable SQL with ``?`` placeholders and get rows as dicts; a
 (``sqlite.py``, ``postgres.py``) owns connecting, transactions and placeholder style.
 Connections are opened lazily, per thread and per process, so nothing opened before gunicorn
 forks is ever used after it; a broken PostgreSQL connection is replaced on next use.
+
+Every connection has the handle's ``Timeouts`` (a write waits at most ``lock_timeout`` for
+a lock, then ``DatabaseBusy``), except the one migrations run on: it waits as long as
+it takes, because a process that gave up migrating at boot would stop the whole server.
 """
 
 from __future__ import annotations
@@ -13,24 +17,27 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from workflow_studio.storage import migrations
 from workflow_studio.storage.base import (
+    NO_TIMEOUTS,
     Connection,
     DatabaseUnavailable,
     IntegrityError,
     Row,
+    Timeouts,
 )
 from workflow_studio.storage.sqlite import SqliteConnection
 from workflow_studio.storage.sqlite_file import SqliteFile
+from workflow_studio.storage.sqlite_lock import WriterQueue
 
 RECONNECT_PAUSE = 0.5  # seconds without connection attempts after one failed
 
 __all__ = ["Connection", "Database", "DatabaseSettings", "DatabaseUnavailable",
-           "IntegrityError", "Row", "SqliteConnection", "open_database"]
+           "IntegrityError", "Row", "SqliteConnection", "Timeouts", "open_database"]
 
 
 class DatabaseSettings(Protocol):
@@ -42,6 +49,12 @@ class DatabaseSettings(Protocol):
     def postgres_schema(self) -> str: ...
     @property
     def sqlite_file(self) -> str: ...
+    @property
+    def lock_timeout(self) -> float: ...
+    @property
+    def statement_timeout(self) -> float: ...
+    @property
+    def idle_in_transaction_timeout(self) -> float: ...
 
 
 class Database:
@@ -56,9 +69,11 @@ class Database:
     instances: weakref.WeakSet[Database] = weakref.WeakSet()
 
     def __init__(self, target: str, *, dialect: str = "sqlite",
-                 schema: str = "workflow_studio", migrate: bool = True) -> None:
+                 schema: str = "workflow_studio", migrate: bool = True,
+                 timeouts: Timeouts | None = None) -> None:
         self.target, self.dialect, self.schema = target, dialect, schema
         self.migrate = migrate  # False: the schema is known to be current (skip the check)
+        self.timeouts = timeouts or Timeouts()
         self._local = threading.local()
         self._ready_lock = threading.Lock()
         self._ready_pid: int | None = None
@@ -91,19 +106,48 @@ class Database:
             with self._sqlite_lock:
                 shared = self._sqlite
                 if shared is None or shared.pid != os.getpid():
-                    shared = self._sqlite = SqliteFile(self.target)
+                    shared = self._sqlite = SqliteFile(self.target, self.timeouts.lock)
         return shared
 
-    def _open(self) -> Connection:
+    def sqlite_writers(self) -> WriterQueue | None:
+        """This process's queue on the SQLite writer lock (its holder record, for
+        ``worker.watchdog``); None on PostgreSQL."""
+        return self._sqlite_file().writers if self.dialect == "sqlite" else None
+
+    def writer_stalled(self) -> bool:
+        """SQLite: no write can get the writer lock now (its holder has kept it past
+        ``lock_timeout``, or a write of this process just gave up on it), so no run can
+        move meanwhile and a long-poll need not wait on. Always False on PostgreSQL."""
+        shared = self._sqlite
+        return shared is not None and shared.pid == os.getpid() and shared.writers.stalled()
+
+    @contextlib.contextmanager
+    def lock_deadline(self, at: float) -> Iterator[None]:
+        """No write of the calling thread waits for the SQLite writer lock past ``at``
+        (``time.monotonic()``) meanwhile, whatever its own timeout (PostgreSQL: no-op)."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        with self._sqlite_file().writers.deadline(at):
+            yield
+
+    def lock_budget(self, seconds: float | None) -> None:
+        """SQLite: the calling thread's waits for the writer lock add up to at most
+        ``seconds`` from now on (None: each waits up to ``lock_timeout``); no-op on
+        PostgreSQL, whose sessions bound each lock wait themselves."""
+        if self.dialect == "sqlite":
+            self._sqlite_file().writers.set_budget(seconds)
+
+    def _open(self, patient: bool = False) -> Connection:
         if self.dialect == "postgres":
-            return self._open_postgres()
+            return self._open_postgres(patient)
         try:
             Path(self.target).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DatabaseUnavailable(f"cannot create {self.target}: {exc.strerror}") from exc
-        return SqliteConnection(self.target, shared=self._sqlite_file())
+        return SqliteConnection(self.target, shared=self._sqlite_file(), patient=patient)
 
-    def _open_postgres(self) -> Connection:
+    def _open_postgres(self, patient: bool = False) -> Connection:
         """Connect, or fail fast for ``RECONNECT_PAUSE`` s after a failed attempt.
 
         While the server is down every request and loop would otherwise open a connection
@@ -116,7 +160,8 @@ class Database:
         if time.monotonic() < self._retry_at:
             raise DatabaseUnavailable(self._last_error)
         try:
-            return PostgresConnection(self.target, self.schema)
+            return PostgresConnection(self.target, self.schema,
+                                      timeouts=NO_TIMEOUTS if patient else self.timeouts)
         except DatabaseUnavailable as exc:
             self._retry_at, self._last_error = time.monotonic() + RECONNECT_PAUSE, str(exc)
             raise
@@ -143,7 +188,11 @@ class Database:
             if self._ready_pid == pid:
                 return
             if self.migrate:
-                migrations.apply(conn)
+                patient = self._open(patient=True)
+                try:
+                    migrations.apply(patient)
+                finally:
+                    _quietly_close(patient)
             for callback in self._on_ready:
                 callback(conn)
             self._ready_pid = pid
@@ -172,7 +221,7 @@ class Database:
         self._ready_pid = None
         shared, self._sqlite = self._sqlite, None
         if shared is not None and shared.pid == pid:
-            shared.checkpoints.stop()
+            shared.close()
 
 
 def _quietly_close(conn: Connection) -> None:
@@ -188,6 +237,8 @@ def open_database(settings: DatabaseSettings, migrate: bool = True,
     ``environ``: libpq's ``PGPASSWORD`` there becomes part of the connection string (unless
     the URL has a password of its own), for a process that takes it out of ``os.environ``
     after this (a worker does, before user code runs) and connects later, lazily."""
+    timeouts = Timeouts(lock=settings.lock_timeout, statement=settings.statement_timeout,
+                        idle_in_transaction=settings.idle_in_transaction_timeout)
     if settings.postgres_url:
         target = settings.postgres_url
         password = (environ or {}).get("PGPASSWORD", "")
@@ -198,5 +249,5 @@ def open_database(settings: DatabaseSettings, migrate: bool = True,
                 if "password" not in conninfo_to_dict(target):
                     target = make_conninfo(target, password=password)
         return Database(target, dialect="postgres", schema=settings.postgres_schema,
-                        migrate=migrate)
-    return Database(settings.sqlite_file, migrate=migrate)
+                        migrate=migrate, timeouts=timeouts)
+    return Database(settings.sqlite_file, migrate=migrate, timeouts=timeouts)

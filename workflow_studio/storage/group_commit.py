@@ -4,19 +4,25 @@ SQLite has one write lock per database. Under load it is held nearly all the tim
 commit costs 0.1-0.2 ms of WAL writes whatever it holds, plus a hand-off of the lock to the
 next writer (which must first win its own process's GIL). Threads that want to write at the
 same moment therefore hand their units to one of them, the leader: it runs each unit in a
-SAVEPOINT of one transaction and commits once. Every thread returns only after that commit,
-so nothing is reported durable before it is. A unit that raises is rolled back to its own
-savepoint and its exception re-raised in its own thread; the other units still commit.
+SAVEPOINT of one transaction (nested, never released one by one) and commits once. Every
+thread returns only after that commit, so nothing is reported durable before it is. A unit
+that raises is rolled back to its own savepoint and its exception re-raised in its own
+thread; the other units still commit.
 
 A unit is a function of the leader's connection: it must not use a connection of its own.
 On PostgreSQL (and inside a transaction already open) a unit is simply a transaction of its
 own: there, row locks taken for one unit would be held for the others' sake, and an error
 aborts the whole transaction.
+
+The wait for the writer lock is bounded per unit, not per leader: a leader waits no longer
+than its oldest unit may (``lock_timeout`` from when that unit was queued), so a unit queued
+behind a leader that gave up (``DatabaseBusy``) is not made to wait a second timeout.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,10 +36,11 @@ MAX_UNITS = 32  # per commit; the rest wait for the next leader
 
 
 class _Unit:
-    __slots__ = ("done", "error", "fn", "lead", "result")
+    __slots__ = ("done", "error", "fn", "lead", "queued_at", "result")
 
     def __init__(self, fn: Callable[[Connection], Any]) -> None:
         self.fn = fn
+        self.queued_at = time.monotonic()
         self.result: Any = None
         self.error: BaseException | None = None
         self.done = threading.Event()
@@ -75,7 +82,12 @@ class GroupCommit:
             batch = self._queue[:MAX_UNITS]
             del self._queue[:MAX_UNITS]
         try:
-            _execute(conn, batch)
+            lock_timeout = self.db.timeouts.lock
+            if lock_timeout is None:
+                _execute(conn, batch)
+            else:
+                with self.db.lock_deadline(batch[0].queued_at + lock_timeout):
+                    _execute(conn, batch)
         finally:
             with self._mutex:
                 if self._queue:  # the first waiting thread leads the next commit
@@ -105,8 +117,9 @@ def _execute(conn: Connection, batch: list[_Unit]) -> None:
                     unit.result = unit.fn(conn)
                 except BaseException as exc:
                     unit.error = exc
-                    conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
+                    conn.execute("ROLLBACK TO unit")  # the latest "unit": this one's
+                # Not released: the savepoints nest until COMMIT, one statement fewer per
+                # unit inside the writer lock.
     except BaseException as exc:  # BEGIN or COMMIT failed: nothing of the batch is durable
         for unit in batch:
             if unit.error is None:

@@ -2,12 +2,22 @@
 
 A connection that breaks is dropped and reopened on next use; while the server is down every
 call raises ``DatabaseUnavailable`` so routes answer 503 and background loops back off.
+
+Each session sets ``lock_timeout``, ``statement_timeout`` and
+``idle_in_transaction_session_timeout`` (``Timeouts``): a write that waits past the first
+for a row or advisory lock another session holds (say, of a process stopped inside its
+transaction) raises ``DatabaseBusy``, nothing of it written; and the server ends a session
+left idle inside a transaction for longer than the last, so the locks of a process that
+stopped there are released (its claims then lapse with their leases, or sooner when gunicorn
+replaces it). ``application_name`` names the process (``workflow-studio pid=N``), so
+``pg_stat_activity`` shows which worker process a session belongs to.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -18,12 +28,14 @@ from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from workflow_studio.storage.base import (
+    DatabaseBusy,
     DatabaseUnavailable,
     IntegrityError,
     InvalidInput,
     JoinedTransactions,
     Params,
     Row,
+    Timeouts,
 )
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -85,19 +97,33 @@ def _position_tag(schema: str, table: str) -> int:
     return int.from_bytes(hashlib.sha256(f"{schema}.{table}".encode()).digest()[:2]) >> 1
 
 
+def _session_settings(schema: str, timeouts: Timeouts) -> pgsql.Composed:
+    """One round trip of ``SET``s for a new session (the search path and the timeouts)."""
+    sets = [pgsql.SQL("SET search_path TO {}").format(pgsql.Identifier(schema))]
+    for name, seconds in (("lock_timeout", timeouts.lock),
+                          ("statement_timeout", timeouts.statement),
+                          ("idle_in_transaction_session_timeout",
+                           timeouts.idle_in_transaction)):
+        milliseconds = 0 if seconds is None else max(1, round(seconds * 1000))  # 0: none
+        sets.append(pgsql.SQL("SET {} = {}").format(pgsql.Identifier(name),
+                                                      pgsql.Literal(milliseconds)))
+    return pgsql.SQL("; ").join(sets)
+
+
 class PostgresConnection(JoinedTransactions):
     """psycopg in autocommit mode, rows as dicts; ``transaction()`` is psycopg's."""
 
     dialect = "postgres"
 
-    def __init__(self, url: str, schema: str, connect_timeout: int = 5) -> None:
+    def __init__(self, url: str, schema: str, connect_timeout: int = 5, *,
+                 timeouts: Timeouts | None = None) -> None:
         self.url, self.schema = url, schema
         try:
             self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row,
-                                         connect_timeout=connect_timeout)
+                                         connect_timeout=connect_timeout,
+                                         application_name=f"workflow-studio pid={os.getpid()}")
             # The schema itself is created by the migrations, under their lock.
-            self._conn.execute(pgsql.SQL("SET search_path TO {}").format(
-                pgsql.Identifier(schema)))
+            self._conn.execute(_session_settings(schema, timeouts or Timeouts()))
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         self._depth = 0
@@ -112,10 +138,15 @@ class PostgresConnection(JoinedTransactions):
 
         Operational errors (server gone, admin shutdown, deadlock and serialisation
         failures) and any error on a connection that is now broken or closed (psycopg then
-        raises ``InterfaceError``) mean "try again later": ``DatabaseUnavailable``.
+        raises ``InterfaceError``) mean "try again later": ``DatabaseUnavailable``; a lock
+        wait or a statement that ran out of its time (``lock_timeout``,
+        ``statement_timeout``) is the ``DatabaseBusy`` kind of it.
         """
         if isinstance(exc, psycopg.errors.IntegrityError):
             return IntegrityError(str(exc))
+        if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.QueryCanceled) \
+                and not self.broken:
+            return DatabaseBusy(str(exc).splitlines()[0])
         if isinstance(exc, psycopg.DataError) and not self.broken:
             return InvalidInput(str(exc).splitlines()[0])
         if isinstance(exc, psycopg.OperationalError) or self.broken:

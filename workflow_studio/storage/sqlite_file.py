@@ -10,8 +10,10 @@ it. The lock is advisory and only orders writers that cooperate; SQLite's own lo
 guards correctness, and a writer that cannot open the lock file falls back to it. Each
 connection has its own open file description of the lock file (so ``flock`` excludes other
 threads too); a thread that already holds the lock through another connection sharing the
-same ``SqliteFile`` does not wait for itself (``flock`` has no timeout): it falls back to
-SQLite's busy timeout.
+same ``SqliteFile`` does not wait for itself: it falls back to SQLite's busy timeout. No
+writer waits longer than ``lock_timeout`` (``DatabaseBusy``), and the lock file records its
+holder and how long each kind of transaction held it (``sqlite_lock.py`` and
+``lock_record.py`` say how and why).
 
 WAL checkpoints: by default SQLite checkpoints inside the ``COMMIT`` that crosses 1,000 WAL
 pages, so every ~50th trigger paid an fsync-bound 5-15 ms while holding the write lock (the
@@ -47,12 +49,13 @@ Nothing here is module state: a ``SqliteFile`` belongs to one ``Database`` in on
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import sqlite3
 import threading
 import time
+
+from workflow_studio.storage.base import DEFAULT_LOCK_TIMEOUT, DatabaseBusy
+from workflow_studio.storage.sqlite_lock import WriterLock, WriterQueue
 
 CHECKPOINT_INTERVAL = 0.1
 # Two wal-index hash blocks (a reader looks a page up in each, newest first): ~32 MB.
@@ -63,39 +66,6 @@ BACKSTOP_PAGES = 20_000  # ~80 MB of WAL: commits checkpoint only if the thread 
 JOURNAL_SIZE_LIMIT = 40 * 1024 * 1024  # bytes a restarted WAL is cut back to
 IDLE_TRUNCATE_AFTER = 2.0  # seconds without a WAL write before it is truncated
 TRUNCATE_BUSY_MS = 20  # how long the truncating checkpoint waits for readers
-
-
-class WriterQueue:
-    """The lock file writers queue on, and whether the calling thread holds it."""
-
-    def __init__(self, path: str) -> None:
-        self.lock_path = os.path.abspath(f"{path}-writer.lock")
-        self._thread = threading.local()  # .holds: this thread holds the lock file
-
-    def open(self) -> int | None:
-        """A new open file description of the lock file (one per connection), or None if
-        it cannot be opened (writers then rely on SQLite's busy timeout)."""
-        try:
-            return os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError:
-            return None
-
-    def acquire(self, fd: int | None) -> bool:
-        """Wait for the lock through ``fd``; False (not taken) when this thread already
-        holds it through another connection, or when ``fd`` cannot lock."""
-        if fd is None or getattr(self._thread, "holds", False):
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            return False
-        self._thread.holds = True
-        return True
-
-    def release(self, fd: int) -> None:
-        """Give back what ``acquire(fd)`` took."""
-        self._thread.holds = False
-        fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 class BackgroundCheckpoints:
@@ -141,7 +111,7 @@ class BackgroundCheckpoints:
                             if checkpointer is None:
                                 checkpointer = _Checkpointer(self.path, self._writers)
                             checkpointer.truncate()
-                        except sqlite3.Error:
+                        except (sqlite3.Error, DatabaseBusy):
                             pass
                         idle.tried()
                     continue
@@ -150,7 +120,7 @@ class BackgroundCheckpoints:
                     if checkpointer is None:
                         checkpointer = _Checkpointer(self.path, self._writers)
                     checkpointer.run()
-                except sqlite3.Error:
+                except (sqlite3.Error, DatabaseBusy):
                     self.dirty = True  # try again next time; the backstop still bounds the WAL
         finally:
             if checkpointer is not None:
@@ -188,7 +158,7 @@ class _Checkpointer:
     def __init__(self, path: str, writers: WriterQueue) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                     timeout=TRUNCATE_BUSY_MS / 1000)
-        self.lock_fd = writers.open()
+        self.lock: WriterLock = writers.open()
 
     def _pass(self) -> tuple[bool, int]:
         """One PASSIVE checkpoint: (another checkpoint was running, frames in the WAL)."""
@@ -197,7 +167,7 @@ class _Checkpointer:
 
     def run(self) -> None:
         busy, frames = self._pass()
-        if busy or frames < RESTART_PAGES or self.lock_fd is None:
+        if busy or frames < RESTART_PAGES or self.lock.fd is None:
             return
         for _ in range(CATCH_UP_PASSES):
             busy, now = self._pass()
@@ -206,36 +176,39 @@ class _Checkpointer:
             appended, frames = now - frames, now
             if appended <= FINAL_PASS_PAGES:
                 break
-        fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        locked = self.lock.acquire("checkpoint.restart")  # DatabaseBusy: next time
         try:
             self._pass()  # no writer appends meanwhile: every frame ends up checkpointed
         finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+            if locked:
+                self.lock.release()
 
     def truncate(self) -> bool:
         """Checkpoint everything and truncate the WAL to zero bytes, holding the writer
         queue (cooperating writers wait; none was writing); True if it was truncated."""
-        if self.lock_fd is not None:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_EX)
+        locked = self.lock.acquire("checkpoint.truncate")
         try:
             busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
-            if self.lock_fd is not None:
-                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+            if locked:
+                self.lock.release()
         return not busy
 
     def close(self) -> None:
         self.conn.close()
-        if self.lock_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(self.lock_fd)
+        self.lock.close()
 
 
 class SqliteFile:
     """One process's shared state for one database file; its connections are handed it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT) -> None:
         self.path = os.path.abspath(path)
         self.pid = os.getpid()
-        self.writers = WriterQueue(self.path)
+        self.writers = WriterQueue(self.path, lock_timeout)
         self.checkpoints = BackgroundCheckpoints(self.path, self.writers)
+
+    def close(self) -> None:
+        """Stop the checkpoint and waiter threads; this process is done with the file."""
+        self.checkpoints.stop()
+        self.writers.close()

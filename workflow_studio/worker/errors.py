@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from workflow_studio.compute.errors import ErrorCode, code_for_status
-from workflow_studio.storage import DatabaseUnavailable, InvalidInput
+from workflow_studio.storage import DatabaseBusy, DatabaseUnavailable, InvalidInput
 
 log = logging.getLogger("workflow_studio.worker")
 
@@ -65,6 +65,25 @@ def error_response(code: ErrorCode, message: str, headers: dict[str, str] | None
 
 
 def register_error_handlers(app: Flask) -> None:
+    """The envelope for every error, and the bound on a request's lock waits that makes
+    a 503 ``database_busy`` take ``lock_timeout`` in all: its waits for the database's
+    locks add up to that at most, so the writes after the first that gave up (the audit
+    row of the answer) fail at once instead of waiting again."""
+    from workflow_studio.worker.context import EXTENSION  # context imports this module
+
+    db = app.extensions[EXTENSION].db
+    budget = db.timeouts.lock
+
+    def _lock_budget() -> None:
+        db.lock_budget(budget)
+
+    # First of all hooks: authentication already writes (the rate-limit counter).
+    app.before_request_funcs.setdefault(None, []).insert(0, _lock_budget)
+
+    @app.teardown_request
+    def _no_lock_budget(exc: BaseException | None) -> None:
+        db.lock_budget(None)
+
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return _envelope(exc.status, exc.code, exc.message, exc.headers, **exc.extra)
@@ -74,6 +93,17 @@ def register_error_handlers(app: Flask) -> None:
         log.error("database unavailable: %s", exc)
         return error_response(ErrorCode.DATABASE_UNAVAILABLE,
                               "The worker's database is unavailable; retry shortly.",
+                              {"Retry-After": "1"})
+
+    @app.errorhandler(DatabaseBusy)
+    def _db_busy(exc: DatabaseBusy) -> Response:
+        # A warning, not an error: the database is fine, a lock holder was slow (the
+        # message says who). Nothing of the request's failed write was stored.
+        log.warning("database busy: %s", exc)
+        return error_response(ErrorCode.DATABASE_BUSY,
+                              "A lock the request needed stayed taken past the worker's "
+                              "lock_timeout; the write that waited was not made. Retry "
+                              "shortly.",
                               {"Retry-After": "1"})
 
     @app.errorhandler(InvalidInput)

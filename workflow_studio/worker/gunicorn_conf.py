@@ -8,20 +8,30 @@ The worker's secrets leave the master's environment before it forks (``on_starti
 worker process gets them back to read its settings (``post_fork``) and, before any user
 code runs, keeps only what user code may see (``post_worker_init``; README, "Security
 model", and ``config/environment.py``).
+
+A stuck worker process is replaced after ``worker.stuck_timeout`` s: gunicorn's worker
+``timeout`` is that setting (a process whose main loop stops heartbeating: stopped, or
+starved by a step holding the GIL), and on SQLite each process runs a ``watchdog`` that
+replaces a sibling holding the writer lock that long. Booting and stopping may take longer
+(migrations, running steps finishing): a helper thread keeps the heartbeat going meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import gc
 import ipaddress
+import math
 import os
 import sys
+import threading
 
 from workflow_studio.config import environment
 from workflow_studio.config.settings import ConfigError, load_settings
 from workflow_studio.engine.executor import node_id
 from workflow_studio.worker import execution as _engine  # imported before the fork
+from workflow_studio.worker import watchdog
 from workflow_studio.worker.server import READY_MARKER
 
 try:
@@ -42,7 +52,7 @@ workers = _settings.workers or 1
 # gthread, answering what gunicorn refuses before the app (below) with the JSON envelope.
 worker_class = "workflow_studio.worker.gunicorn_worker.JsonErrorWorker"
 threads = _settings.threads or 1
-timeout = 60
+timeout = max(1, math.ceil(_settings.stuck_timeout))  # see the module docstring
 graceful_timeout = 30
 keepalive = 5
 # What gunicorn reads before the app: every header the API documents fits with room to spare
@@ -118,17 +128,23 @@ def post_worker_init(worker):
                      ", ".join(sorted(removed)) or "nothing")
     db = state.db
     db.start_background_checkpoints()  # SQLite: WAL checkpoints off the commit path
-    try:
-        db.connection()
-    except DatabaseUnavailable as exc:
-        if db.dialect != "postgres":
+    # Stacks on demand, printed without the GIL: the watchdog asks before it kills.
+    faulthandler.register(watchdog.STACK_SIGNAL, all_threads=True, chain=False)
+    with _heartbeat(worker):  # migrations may take longer than the worker timeout
+        try:
+            db.connection()
+        except DatabaseUnavailable as exc:
+            if db.dialect != "postgres":
+                worker.log.error("workflow-studio: database not usable: %s", exc)
+                sys.exit(3)
+            worker.log.warning("workflow-studio: database unavailable at boot (will retry): "
+                               "%s", exc)
+        except Exception as exc:
             worker.log.error("workflow-studio: database not usable: %s", exc)
-            sys.exit(3)
-        worker.log.warning("workflow-studio: database unavailable at boot (will retry): %s",
-                           exc)
-    except Exception as exc:
-        worker.log.error("workflow-studio: database not usable: %s", exc)
-        sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops instead of respawning
+            sys.exit(3)  # gunicorn's WORKER_BOOT_ERROR: the master stops, not respawning
+    writers = db.sqlite_writers()
+    if writers is not None:
+        watchdog.Watchdog(writers, state.settings.stuck_timeout).start()
     _start_engine(worker)
     # What boot made (Flask, the app, ~40k objects) lives as long as the process: out of
     # the collector's way, a full collection takes microseconds, not the ~10 ms pause that
@@ -155,9 +171,26 @@ def _start_engine(worker):
         signal.signal(signum, stop_claiming)
 
 
+@contextlib.contextmanager
+def _heartbeat(worker):
+    """Tell the master this process lives, from a thread, while the main one is busy."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(1.0):
+            worker.notify()
+    thread = threading.Thread(target=beat, name="gunicorn-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 def worker_exit(server, worker):
     """Let running steps finish (within the graceful timeout), then release leases."""
-    _engine.stop_for_app(worker.wsgi, max(1.0, graceful_timeout - 5))
+    with _heartbeat(worker):
+        _engine.stop_for_app(worker.wsgi, max(1.0, graceful_timeout - 5))
 
 
 def child_exit(server, worker):
@@ -171,4 +204,9 @@ def child_exit(server, worker):
 
 def worker_int(worker):
     """On SIGINT/SIGQUIT, dump every thread's stack: what was it doing?"""
+    faulthandler.dump_traceback(all_threads=True)
+
+
+def worker_abort(worker):
+    """gunicorn's worker timeout fired (SIGABRT): say what every thread was doing."""
     faulthandler.dump_traceback(all_threads=True)

@@ -6,9 +6,9 @@ path and path parameters come from the rule, who may call it from the view's mar
 (request schemas, success responses, the route's own error codes, links) from
 ``operations.OPERATIONS``, whose schemas are the marshmallow ones the routes load with
 (``worker.schemas``), converted by apispec. The errors every route shares (401/403/429 for
-protected routes, 403 ``https_required``, 503 ``database_unavailable``, the body and query
-errors) are added here, each status with the error envelope restricted to the codes that
-can answer with it.
+protected routes, 403 ``https_required``, 503 ``database_unavailable`` and
+``database_busy``, the body and query errors) are added here, each status with the error
+envelope restricted to the codes that can answer with it.
 
 ``document(app)`` builds it once per app for ``GET /v1/openapi.json``;
 ``workflow-studio openapi`` prints ``build_document`` of an app it makes.
@@ -177,7 +177,7 @@ def _ref(header: str) -> dict[str, str]:
 
 def _error_codes(rule: Rule, method: str, view: Any,
                  op: Operation | None) -> dict[int, list[str]]:
-    codes: list[ErrorCode] = [ErrorCode.DATABASE_UNAVAILABLE]
+    codes: list[ErrorCode] = [ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.DATABASE_BUSY]
     if method in _BODY_METHODS:  # any body past the route's cap (worker.limits)
         codes.append(ErrorCode.PAYLOAD_TOO_LARGE)
     if not getattr(view, "plain_http_ok", False):
